@@ -1,0 +1,129 @@
+//! `CircularBlockingQueue`: a bounded queue that drops the **oldest** element when full, so a
+//! producer never blocks (used for `queueSendMap` with capacity 1 and `recvQueue` with 100).
+
+use parking_lot::{Condvar, Mutex};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct CircularBlockingQueue<T> {
+    state: Mutex<State<T>>,
+    cond: Condvar,
+    capacity: usize,
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    closed: bool,
+}
+
+impl<T> CircularBlockingQueue<T> {
+    pub fn new(capacity: usize) -> Self {
+        CircularBlockingQueue {
+            state: Mutex::new(State {
+                items: VecDeque::with_capacity(capacity),
+                closed: false,
+            }),
+            cond: Condvar::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Inserts, discarding the oldest element when full. Returns whether one was discarded.
+    pub fn offer(&self, item: T) -> bool {
+        let mut s = self.state.lock();
+        let dropped = if s.items.len() >= self.capacity {
+            s.items.pop_front();
+            log::debug!("Queue is full. Discarding oldest element");
+            true
+        } else {
+            false
+        };
+        s.items.push_back(item);
+        drop(s);
+        self.cond.notify_one();
+        dropped
+    }
+
+    /// Waits up to `timeout` for an element; `None` on timeout or once closed and empty.
+    pub fn poll(&self, timeout: Duration) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.state.lock();
+        loop {
+            if let Some(x) = s.items.pop_front() {
+                return Some(x);
+            }
+            if s.closed || self.cond.wait_until(&mut s, deadline).timed_out() {
+                return s.items.pop_front();
+            }
+        }
+    }
+
+    /// Waits for an element until `running` turns false (then [`wake_all`](Self::wake_all) must be
+    /// called) or the queue is closed.
+    pub fn take_while_running(&self, running: &AtomicBool) -> Option<T> {
+        let mut s = self.state.lock();
+        loop {
+            if !running.load(Ordering::Acquire) || s.closed {
+                return None;
+            }
+            if let Some(x) = s.items.pop_front() {
+                return Some(x);
+            }
+            self.cond.wait(&mut s);
+        }
+    }
+
+    /// Wakes every waiter so it re-checks its stop condition. Taking the lock first means a waiter
+    /// that checked its flag before the caller set it is already waiting and gets the wake-up.
+    pub fn wake_all(&self) {
+        let _s = self.state.lock();
+        self.cond.notify_all();
+    }
+
+    /// Makes every current and future wait return at once.
+    pub fn close(&self) {
+        self.state.lock().closed = true;
+        self.cond.notify_all();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.state.lock().items.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.state.lock().items.len()
+    }
+
+    pub fn clear(&self) {
+        self.state.lock().items.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_oldest() {
+        let q = CircularBlockingQueue::new(2);
+        assert!(!q.offer(1));
+        assert!(!q.offer(2));
+        assert!(q.offer(3));
+        assert_eq!(q.poll(Duration::ZERO), Some(2));
+        assert_eq!(q.poll(Duration::ZERO), Some(3));
+        assert_eq!(q.poll(Duration::from_millis(5)), None);
+    }
+
+    #[test]
+    fn stop_wakes_waiter() {
+        let q = std::sync::Arc::new(CircularBlockingQueue::<u8>::new(1));
+        let running = std::sync::Arc::new(AtomicBool::new(true));
+        let (q2, r2) = (q.clone(), running.clone());
+        let t = std::thread::spawn(move || q2.take_while_running(&r2));
+        std::thread::sleep(Duration::from_millis(20));
+        running.store(false, Ordering::Release);
+        q.wake_all();
+        assert_eq!(t.join().unwrap(), None);
+    }
+}

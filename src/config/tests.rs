@@ -1,0 +1,223 @@
+use super::*;
+
+const BASE: &str = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/tmp/zk\n";
+
+fn parse(extra: &str) -> Result<QuorumPeerConfig, ConfigError> {
+    QuorumPeerConfig::parse(&format!("{BASE}{extra}"), "zoo.cfg")
+}
+
+const THREE: &str =
+    "server.1=127.0.0.1:2881:3881\nserver.2=127.0.0.1:2882:3882\nserver.3=127.0.0.1:2883:3883\n";
+
+#[test]
+fn golden_java_config_loads() {
+    let text = include_str!("../../tests/golden/node1.zoo.cfg");
+    let mut cfg =
+        QuorumPeerConfig::parse(text, "node1.zoo.cfg").expect("Java-written zoo.cfg must load");
+    cfg.set_my_id("1\n", "myid").unwrap();
+    assert_eq!(cfg.tick_time, 2000);
+    assert_eq!((cfg.init_limit, cfg.sync_limit), (10, 5));
+    assert_eq!(cfg.client_port, Some(21911));
+    assert_eq!(
+        cfg.four_letter_whitelist,
+        vec!["srvr", "mntr", "stat", "ruok"]
+    );
+    assert_eq!(
+        cfg.me().unwrap().addrs[0].election(),
+        HostPort::new("127.0.0.1", 38981)
+    );
+    assert_eq!(cfg.socket_timeout_ms(), 10_000);
+    assert_eq!(
+        cfg.quorum_verifier.config_text(),
+        "server.1=127.0.0.1:28981:38981:participant\nserver.2=127.0.0.1:28982:38982:participant\n\
+         server.3=127.0.0.1:28983:38983:participant\nversion=0"
+    );
+}
+
+#[test]
+fn defaults_and_system_property_keys() {
+    let cfg = parse(THREE).unwrap();
+    assert_eq!(cfg.cnx_timeout_ms, 5000);
+    assert_eq!(cfg.election_port_bind_retry, 3);
+    assert_eq!(cfg.quorum_cnxn_threads_size, 20);
+    assert_eq!(
+        (
+            cfg.min_notification_interval_ms,
+            cfg.max_notification_interval_ms
+        ),
+        (200, 60_000)
+    );
+    assert!(!cfg.tcp_keep_alive && !cfg.multi_address_enabled);
+    assert_eq!(cfg.four_letter_whitelist, vec!["srvr"]);
+
+    let cfg = parse(&format!(
+        "{THREE}cnxTimeout=700\nzookeeper.electionPortBindRetry=0\nquorumCnxnTimeoutMs=1500\ntcpKeepAlive=true\n\
+         quorum.cnxn.threads.size=4\nfastleader.minNotificationInterval=50\nfastleader.maxNotificationInterval=800\n\
+         maxClientCnxns=60\nautopurge.snapRetainCount=3\nadmin.enableServer=false\nsomeFutureKey=1\n"
+    ))
+    .unwrap();
+    assert_eq!(cfg.cnx_timeout_ms, 700);
+    assert_eq!(cfg.election_port_bind_retry, 0);
+    assert_eq!(cfg.socket_timeout_ms(), 1500);
+    assert!(cfg.tcp_keep_alive);
+    assert_eq!(cfg.quorum_cnxn_threads_size, 4);
+    assert_eq!(
+        (
+            cfg.min_notification_interval_ms,
+            cfg.max_notification_interval_ms
+        ),
+        (50, 800)
+    );
+}
+
+#[test]
+fn ipv6_multi_address_observer_hierarchy() {
+    let cfg = parse(
+        "multiAddress.enabled=true\nserver.1=[::1]:2881:3881|127.0.0.2:2881:3881\nserver.2=[::1]:2882:3882\n\
+         server.3=[::1]:2883:3883\nserver.4=[::1]:2884:3884:observer\n\
+         group.1=1:2\ngroup.2=3\nweight.3=0\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.quorum_verifier.members[&1].addrs.len(), 2);
+    assert_eq!(
+        cfg.quorum_verifier.members[&4].learner_type,
+        LearnerType::Observer
+    );
+    let h = cfg.quorum_verifier.hierarchy.as_ref().unwrap();
+    assert_eq!(h.server_weight[&1], 1);
+    assert_eq!(cfg.quorum_verifier.weight(3), 0);
+    // group 2 weighs 0, so only group 1 counts: {1,2} hold it, {1} does not.
+    assert!(cfg.quorum_verifier.contains_quorum([1, 2]));
+    assert!(!cfg.quorum_verifier.contains_quorum([1, 3]));
+    assert!(
+        cfg.quorum_verifier
+            .config_text()
+            .contains("group.1=1:2\ngroup.2=3\nweight.1=1\nweight.2=1\nweight.3=0\n")
+    );
+}
+
+/// Every bad configuration gives one exact error naming file, line and key.
+#[test]
+fn error_table() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "server.1=h:1:2\nserver.2=h:3:4\nserver.1=h:5:6\n",
+            "zoo.cfg:7: server.1: duplicate server id 1 (already defined on line 5)",
+        ),
+        (
+            "server.1=h:1:2\nserver.01=h:3:4\n",
+            "zoo.cfg:6: server.01: duplicate server id 1 (already defined on line 5)",
+        ),
+        (
+            "server.1=h:2888\nserver.2=h:3:4\n",
+            "zoo.cfg:5: server.1: missing election port in 'h:2888' (server.1)",
+        ),
+        (
+            "server.1=h:1:99999\n",
+            "zoo.cfg:5: server.1: election port 99999 is out of range 0..65535",
+        ),
+        (
+            "server.x=h:1:2\n",
+            "zoo.cfg:5: server.x: server id 'x' is not a number",
+        ),
+        (
+            "electionAlg=1\n",
+            "zoo.cfg:5: electionAlg: Invalid electionAlg value 1. Only 3 is supported.",
+        ),
+        (
+            "clientPort=abc\n",
+            "zoo.cfg:5: clientPort: bad number 'abc'",
+        ),
+        (
+            "clientPort=70000\n",
+            "zoo.cfg:5: clientPort: port 70000 is out of range 0..65535",
+        ),
+        (
+            "tcpKeepAlive=yes\n",
+            "zoo.cfg:5: tcpKeepAlive: Invalid option yes for this key. Choose 'true' or 'false.'",
+        ),
+        ("cnxTimeout=-5\n", "zoo.cfg:5: cnxTimeout: bad number '-5'"),
+        (
+            "server.1=h:1:2|g:1:2\n",
+            "zoo.cfg:5: server.1: Multiple address feature is disabled, but multiple addresses were specified for sid 1",
+        ),
+        (
+            "server.1=h:1:2:leader\n",
+            "zoo.cfg:5: server.1: Unrecognised peertype: leader",
+        ),
+        (
+            "server.1=h:7:7\n",
+            "zoo.cfg:5: server.1: Client and election port must be different! Please update the configuration file on server.1",
+        ),
+        (
+            "server.1=h:1:2:observer\n",
+            "zoo.cfg: Observers w/o participants is an invalid configuration",
+        ),
+        (
+            "",
+            "zoo.cfg: no server.N lines: zkelect needs an ensemble to elect a leader",
+        ),
+        (
+            "sslQuorum=true\n",
+            "zoo.cfg:5: sslQuorum: quorum TLS/SASL is not supported by zkelect; peers must have it off",
+        ),
+        (
+            "server.1=h:1:2\nserver.2=h:3:4\ngroup.1=1\n",
+            "zoo.cfg: server.2: Server 2 is not in a group",
+        ),
+        (
+            "server.1=h:1:2\nserver.2=h:3:4\ngroup.1=1:2\ngroup.2=2\n",
+            "zoo.cfg:8: group.2: Server 2 is in multiple groups (1 and 2)",
+        ),
+    ];
+    for (extra, want) in cases {
+        let got = parse(extra).map(|_| ()).unwrap_err().to_string();
+        assert_eq!(&got, want, "for input {extra:?}");
+    }
+    let no_limits =
+        QuorumPeerConfig::parse(&format!("dataDir=/d\n{THREE}"), "zoo.cfg").unwrap_err();
+    assert_eq!(no_limits.to_string(), "zoo.cfg: initLimit is not set");
+    let no_dir = QuorumPeerConfig::parse(&format!("initLimit=1\nsyncLimit=1\n{THREE}"), "zoo.cfg")
+        .unwrap_err();
+    assert_eq!(no_dir.to_string(), "zoo.cfg: dataDir is not set");
+    let tick0 = parse(&format!("{THREE}tickTime=0\n")).unwrap_err();
+    assert_eq!(
+        tick0.to_string(),
+        "zoo.cfg:8: tickTime: tickTime is not set"
+    );
+}
+
+#[test]
+fn myid_errors() {
+    let mut cfg = parse(THREE).unwrap();
+    assert_eq!(
+        cfg.set_my_id("7\n", "d/myid").unwrap_err().to_string(),
+        "d/myid:1: My id 7 not in the peer list"
+    );
+    assert_eq!(
+        cfg.set_my_id("one", "d/myid").unwrap_err().to_string(),
+        "d/myid:1: serverid one is not a number"
+    );
+    cfg.set_my_id("2", "d/myid").unwrap();
+    assert_eq!(cfg.my_id, 2);
+}
+
+#[test]
+fn load_reports_missing_myid() {
+    let dir = std::env::temp_dir().join(format!("zkelect-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg_path = dir.join("zoo.cfg");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir={}\n{THREE}",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let e = QuorumPeerConfig::load(&cfg_path).unwrap_err();
+    assert_eq!(e.message, "myid file is missing");
+    std::fs::write(dir.join("myid"), "3\n").unwrap();
+    assert_eq!(QuorumPeerConfig::load(&cfg_path).unwrap().my_id, 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
