@@ -1,0 +1,133 @@
+//! Helpers shared by the integration tests: port allocation, configs, a log recorder, bounded waits.
+#![allow(dead_code)]
+
+use parking_lot::Mutex;
+use std::net::TcpListener;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use zkelect::config::QuorumPeerConfig;
+
+/// Ports chosen by the kernel on 127.0.0.1 (bound, then released).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let ls: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 0"))
+        .collect();
+    ls.iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
+
+/// zoo.cfg text for servers `(sid, quorum port, election port)` on 127.0.0.1.
+pub fn cfg_text(servers: &[(i64, u16, u16)], extra: &str) -> String {
+    let mut s = String::from("tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir=/nonexistent\n");
+    for (sid, q, e) in servers {
+        s.push_str(&format!("server.{sid}=127.0.0.1:{q}:{e}\n"));
+    }
+    s.push_str(extra);
+    s
+}
+
+pub fn config_for(text: &str, my_id: i64) -> QuorumPeerConfig {
+    let mut c = QuorumPeerConfig::parse(text, "test.cfg").expect("test config parses");
+    c.set_my_id(&my_id.to_string(), "myid")
+        .expect("myid in config");
+    c
+}
+
+/// Polls `f` every 10 ms until it returns `Some`, or panics after `timeout` with `what`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > end {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+struct Recorder;
+
+static LINES: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+
+impl log::Log for Recorder {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Debug && m.target().starts_with("zkelect")
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            let t = std::thread::current();
+            let line = format!("{} [{}] {}", r.level(), t.name().unwrap_or("?"), r.args());
+            if std::env::var_os("TEST_LOG").is_some() {
+                eprintln!("{line}");
+            }
+            LINES
+                .get_or_init(|| Mutex::new(Vec::new()))
+                .lock()
+                .push(line);
+        }
+    }
+    fn flush(&self) {}
+}
+
+static RECORDER: Recorder = Recorder;
+
+/// Records every zkelect log line of this test process (print them with `TEST_LOG=1`).
+pub fn record_logs() {
+    if log::set_logger(&RECORDER).is_ok() {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+}
+
+pub fn logged(substr: &str) -> bool {
+    LINES
+        .get()
+        .is_some_and(|l| l.lock().iter().any(|x| x.contains(substr)))
+}
+
+pub fn wait_logged(substr: &str) {
+    wait_for(
+        Duration::from_secs(5),
+        &format!("log line containing {substr:?}"),
+        || logged(substr).then_some(()),
+    );
+}
+
+/// Threads and open file descriptors of this process, from /proc/self.
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Established TCP connections whose accepting side listens on `port` (from /proc/net/tcp{,6}).
+pub fn established_to(port: u16) -> usize {
+    let mut n = 0;
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 4 || cols[3] != "01" {
+                continue;
+            }
+            let local_port = cols[1]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if local_port == Some(port) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
