@@ -58,10 +58,10 @@ impl Ens {
 fn recv_from(m: &QuorumCnxManager, from: i64, t: Duration) -> Option<Vec<u8>> {
     let end = Instant::now() + t;
     while Instant::now() < end {
-        if let Some(msg) = m.poll_recv_queue(Duration::from_millis(50)) {
-            if msg.sid == from {
-                return Some(msg.buffer);
-            }
+        if let Some(msg) = m.poll_recv_queue(Duration::from_millis(50))
+            && msg.sid == from
+        {
+            return Some(msg.buffer);
         }
     }
     None
@@ -72,10 +72,8 @@ fn exchange(a: &QuorumCnxManager, b: &QuorumCnxManager, payload: &[u8]) {
     let end = Instant::now() + Duration::from_secs(10);
     loop {
         a.to_send(b.my_sid(), payload.to_vec());
-        if let Some(got) = recv_from(b, a.my_sid(), Duration::from_millis(500)) {
-            if got == payload {
-                return;
-            }
+        if recv_from(b, a.my_sid(), Duration::from_millis(500)).is_some_and(|got| got == payload) {
+            return;
         }
         assert!(
             Instant::now() < end,
@@ -261,7 +259,7 @@ fn black_holed_peer_does_not_delay_others() {
     record_logs();
     let (_hole, _fill, hole_port) = black_hole();
     let p = free_ports(4);
-    let servers = [(1, p[0], p[1]), (2, p[2], p[3]), (4, p[0] + 0, hole_port)];
+    let servers = [(1, p[0], p[1]), (2, p[2], p[3]), (4, p[0], hole_port)];
     let text = cfg_text(
         &servers[..2],
         &format!("server.4=127.0.0.1:1:{hole_port}\n"),
