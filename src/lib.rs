@@ -7,6 +7,7 @@
 
 pub mod cnx;
 pub mod config;
+pub mod election;
 pub mod logging;
 pub mod thread;
 pub mod wire;

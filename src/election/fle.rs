@@ -1,0 +1,376 @@
+//! `FastLeaderElection.lookForLeader` as a deterministic state machine: the driver feeds it
+//! notifications, timer expiries and connection events, and carries out the actions it returns.
+//! No sockets, threads or clocks in here, so thousands of seeded elections run in memory.
+
+use super::vote::{Notification, ToSend, Vote, check_leader, has_quorum, total_order_predicate};
+use crate::config::QuorumVerifier;
+use crate::wire::notification::ServerState;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// `finalizeWait` and the notification-timeout backoff (spec §2.7), in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleSettings {
+    pub finalize_wait: u64,
+    pub min_notification_interval: u64,
+    pub max_notification_interval: u64,
+}
+
+impl Default for FleSettings {
+    fn default() -> Self {
+        FleSettings {
+            finalize_wait: 200,
+            min_notification_interval: 200,
+            max_notification_interval: 60_000,
+        }
+    }
+}
+
+/// Something the driver must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Put this notification on the send queue (to ourselves too: the transport loops it back).
+    Send(ToSend),
+    /// `manager.connectAll()`.
+    ConnectAll,
+}
+
+/// The result of an election instance: the vote to adopt and the state it puts us in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub vote: Vote,
+    pub state: ServerState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Looking,
+    /// A quorum agrees with the proposal; waiting `finalizeWait` for a better vote.
+    Finalizing,
+}
+
+pub struct FastLeaderElection {
+    my_id: i64,
+    qv: Arc<QuorumVerifier>,
+    settings: FleSettings,
+    /// The round; survives across instances, starts at 0 per process.
+    logicalclock: i64,
+    proposal: (i64, i64, i64),
+    init: (i64, i64, i64),
+    recvset: HashMap<i64, Vote>,
+    outofelection: HashMap<i64, Vote>,
+    not_timeout: u64,
+    phase: Phase,
+    /// Notifications handed to the send queue over the life of this object.
+    pub sent: u64,
+}
+
+impl FastLeaderElection {
+    pub fn new(my_id: i64, qv: Arc<QuorumVerifier>, settings: FleSettings) -> Self {
+        FastLeaderElection {
+            my_id,
+            qv,
+            settings,
+            logicalclock: 0,
+            proposal: (i64::MIN, i64::MIN, i64::MIN),
+            init: (i64::MIN, i64::MIN, i64::MIN),
+            recvset: HashMap::new(),
+            outofelection: HashMap::new(),
+            not_timeout: settings.min_notification_interval,
+            phase: Phase::Idle,
+            sent: 0,
+        }
+    }
+
+    fn is_participant(&self) -> bool {
+        self.qv.is_voter(self.my_id)
+    }
+
+    pub fn logicalclock(&self) -> i64 {
+        self.logicalclock
+    }
+
+    pub fn is_looking(&self) -> bool {
+        self.phase != Phase::Idle
+    }
+
+    /// `getVote`: the current proposal, as a LOOKING vote of this round.
+    pub fn proposal(&self) -> Vote {
+        Vote::new(
+            self.proposal.0,
+            self.proposal.1,
+            self.logicalclock,
+            self.proposal.2,
+        )
+    }
+
+    /// How long the driver waits for the next notification before calling [`on_timeout`](Self::on_timeout).
+    pub fn wait_ms(&self) -> u64 {
+        match self.phase {
+            Phase::Finalizing => self.settings.finalize_wait,
+            _ => self.not_timeout,
+        }
+    }
+
+    /// Steps 1–2 of `lookForLeader`: a new round with our initial vote, sent to every voter.
+    /// `zxid`/`epoch` are our last zxid and currentEpoch (ignored for observers).
+    pub fn start(&mut self, zxid: i64, epoch: i64, out: &mut Vec<Action>) {
+        self.init = if self.is_participant() {
+            (self.my_id, zxid, epoch)
+        } else {
+            (i64::MIN, i64::MIN, i64::MIN)
+        };
+        self.recvset.clear();
+        self.outofelection.clear();
+        self.not_timeout = self.settings.min_notification_interval;
+        self.logicalclock += 1;
+        self.proposal = self.init;
+        self.phase = Phase::Looking;
+        log::info!(
+            "New election. My id = {}, proposed zxid=0x{:x}",
+            self.my_id,
+            self.proposal.1
+        );
+        self.send_notifications(out);
+    }
+
+    /// Stops the instance (the node left LOOKING or shuts down).
+    pub fn stop(&mut self) {
+        self.phase = Phase::Idle;
+    }
+
+    fn to_send(&self, sid: i64) -> ToSend {
+        ToSend {
+            leader: self.proposal.0,
+            zxid: self.proposal.1,
+            election_epoch: self.logicalclock,
+            state: ServerState::Looking,
+            sid,
+            peer_epoch: self.proposal.2,
+        }
+    }
+
+    /// `sendNotifications`: our proposal to every voter, ourselves included.
+    fn send_notifications(&mut self, out: &mut Vec<Action>) {
+        for sid in self.qv.voters() {
+            out.push(Action::Send(self.to_send(sid)));
+            self.sent += 1;
+        }
+    }
+
+    /// A connection to `sid` came up: send it our proposal now rather than at the next backoff
+    /// step (ZK-3218). To a Java peer this is one more duplicate notification, which it tolerates.
+    pub fn on_peer_connected(&mut self, sid: i64, out: &mut Vec<Action>) {
+        if self.phase != Phase::Idle && sid != self.my_id && self.qv.is_voter(sid) {
+            out.push(Action::Send(self.to_send(sid)));
+            self.sent += 1;
+        }
+    }
+
+    /// No notification within [`wait_ms`](Self::wait_ms).
+    pub fn on_timeout(&mut self, have_delivered: bool, out: &mut Vec<Action>) -> Option<Decision> {
+        match self.phase {
+            Phase::Idle => None,
+            Phase::Finalizing => Some(self.decide(
+                self.proposal.0,
+                self.proposal.1,
+                self.logicalclock,
+                self.proposal.2,
+            )),
+            Phase::Looking => {
+                if have_delivered {
+                    self.send_notifications(out);
+                } else {
+                    out.push(Action::ConnectAll);
+                }
+                self.not_timeout =
+                    (self.not_timeout * 2).min(self.settings.max_notification_interval);
+                log::info!("Notification time out: {} ms", self.not_timeout);
+                None
+            }
+        }
+    }
+
+    /// One notification from the receive queue (the messenger only forwards voters' messages).
+    pub fn on_notification(&mut self, n: &Notification, out: &mut Vec<Action>) -> Option<Decision> {
+        if self.phase == Phase::Idle {
+            return None;
+        }
+        if !self.qv.is_voter(n.sid) {
+            log::warn!(
+                "Ignoring notification for sid {} from non-quorum member sid {}",
+                n.leader,
+                n.sid
+            );
+            return None;
+        }
+        if !self.qv.is_voter(n.leader) {
+            log::warn!(
+                "Ignoring notification for non-cluster member sid {} from sid {}",
+                n.leader,
+                n.sid
+            );
+            return None;
+        }
+        if self.phase == Phase::Finalizing {
+            // finalizeWait: only a better vote reopens the election; anything else is dropped, except
+            // that a LOOKING vote equal to ours still counts towards "every voter agrees".
+            if total_order_predicate(&self.qv, (n.leader, n.zxid, n.peer_epoch), self.proposal) {
+                self.phase = Phase::Looking;
+            } else {
+                if n.state == ServerState::Looking && n.election_epoch == self.logicalclock {
+                    self.recvset.insert(
+                        n.sid,
+                        Vote::new(n.leader, n.zxid, n.election_epoch, n.peer_epoch),
+                    );
+                    if self.all_voters_agree() {
+                        return Some(self.decide(
+                            self.proposal.0,
+                            self.proposal.1,
+                            self.logicalclock,
+                            self.proposal.2,
+                        ));
+                    }
+                }
+                return None;
+            }
+        }
+        match n.state {
+            ServerState::Looking => self.on_looking(n, out),
+            ServerState::Observing => {
+                log::debug!("Notification from observer: {}", n.sid);
+                None
+            }
+            ServerState::Following | ServerState::Leading => {
+                self.received_following_notification(n)
+            }
+        }
+    }
+
+    fn on_looking(&mut self, n: &Notification, out: &mut Vec<Action>) -> Option<Decision> {
+        if self.init.1 == -1 {
+            log::debug!("Ignoring notification as our zxid is -1");
+            return None;
+        }
+        if n.zxid == -1 {
+            log::debug!("Ignoring notification from member with -1 zxid {}", n.sid);
+            return None;
+        }
+        let theirs = (n.leader, n.zxid, n.peer_epoch);
+        if n.election_epoch > self.logicalclock {
+            self.logicalclock = n.election_epoch;
+            self.recvset.clear();
+            self.proposal = if total_order_predicate(&self.qv, theirs, self.init) {
+                theirs
+            } else {
+                self.init
+            };
+            self.send_notifications(out);
+        } else if n.election_epoch < self.logicalclock {
+            log::debug!(
+                "Notification election epoch is smaller than logicalclock. n.electionEpoch = 0x{:x}, logicalclock=0x{:x}",
+                n.election_epoch,
+                self.logicalclock
+            );
+            return None;
+        } else if total_order_predicate(&self.qv, theirs, self.proposal) {
+            self.proposal = theirs;
+            self.send_notifications(out);
+        }
+        self.recvset.insert(
+            n.sid,
+            Vote::new(n.leader, n.zxid, n.election_epoch, n.peer_epoch),
+        );
+        if has_quorum(&self.qv, &self.recvset, &self.proposal()) {
+            if self.all_voters_agree() {
+                return Some(self.decide(
+                    self.proposal.0,
+                    self.proposal.1,
+                    self.logicalclock,
+                    self.proposal.2,
+                ));
+            }
+            self.phase = Phase::Finalizing;
+        }
+        None
+    }
+
+    /// Beyond ZooKeeper: every voter's vote of this round equals our proposal. Each voter only
+    /// ever moves its proposal up from its own initial vote, so every initial vote is at most
+    /// ours and no better vote exists anywhere: the `finalizeWait` that waits for one is pointless.
+    fn all_voters_agree(&self) -> bool {
+        let target = self.proposal();
+        self.qv
+            .voters()
+            .all(|sid| self.recvset.get(&sid).is_some_and(|v| target.matches(v)))
+    }
+
+    /// `receivedFollowingNotification`: a FOLLOWING/LEADING vote, in this round or out of election.
+    fn received_following_notification(&mut self, n: &Notification) -> Option<Decision> {
+        let v = n.vote();
+        if n.election_epoch == self.logicalclock {
+            self.recvset.insert(
+                n.sid,
+                Vote {
+                    version: 0,
+                    id: n.leader,
+                    zxid: n.zxid,
+                    election_epoch: n.election_epoch,
+                    peer_epoch: n.peer_epoch,
+                    state: n.state,
+                },
+            );
+            if has_quorum(&self.qv, &self.recvset, &v)
+                && check_leader(
+                    &self.recvset,
+                    n.leader,
+                    n.election_epoch,
+                    self.my_id,
+                    self.logicalclock,
+                )
+            {
+                return Some(self.decide(n.leader, n.zxid, n.election_epoch, n.peer_epoch));
+            }
+        }
+        // Out of election: how a latecomer joins an established ensemble.
+        self.outofelection.insert(n.sid, v);
+        if has_quorum(&self.qv, &self.outofelection, &v)
+            && check_leader(
+                &self.outofelection,
+                n.leader,
+                n.election_epoch,
+                self.my_id,
+                self.logicalclock,
+            )
+        {
+            self.logicalclock = n.election_epoch;
+            return Some(self.decide(n.leader, n.zxid, n.election_epoch, n.peer_epoch));
+        }
+        None
+    }
+
+    fn decide(&mut self, leader: i64, zxid: i64, election_epoch: i64, peer_epoch: i64) -> Decision {
+        let state = if leader == self.my_id {
+            ServerState::Leading
+        } else if self.is_participant() {
+            ServerState::Following
+        } else {
+            ServerState::Observing
+        };
+        self.phase = Phase::Idle;
+        self.recvset.clear();
+        self.outofelection.clear();
+        Decision {
+            vote: Vote {
+                version: 0,
+                id: leader,
+                zxid,
+                election_epoch,
+                peer_epoch,
+                state,
+            },
+            state,
+        }
+    }
+}

@@ -1,0 +1,512 @@
+//! Unit tests of the election rules and equivalents of ZooKeeper's FLE*Test scenarios.
+
+use super::*;
+use crate::config::QuorumPeerConfig;
+use crate::wire::notification::{Layout, ServerState::*, WireNotification};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+fn qv(servers: &str) -> Arc<crate::config::QuorumVerifier> {
+    let text = format!(
+        "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir=/d\nstandaloneEnabled=false\n{servers}"
+    );
+    Arc::new(
+        QuorumPeerConfig::parse(&text, "t")
+            .expect("config")
+            .quorum_verifier,
+    )
+}
+
+fn maj(ids: &[i64]) -> Arc<crate::config::QuorumVerifier> {
+    qv(&ids
+        .iter()
+        .map(|i| format!("server.{i}=127.0.0.1:{}:{}\n", 2000 + i, 3000 + i))
+        .collect::<String>())
+}
+
+fn n(
+    sid: i64,
+    state: crate::wire::notification::ServerState,
+    leader: i64,
+    zxid: i64,
+    round: i64,
+    peer_epoch: i64,
+) -> Notification {
+    Notification {
+        version: 2,
+        leader,
+        zxid,
+        election_epoch: round,
+        state,
+        sid,
+        peer_epoch,
+        config_version: Some(0),
+    }
+}
+
+fn sends(actions: &[Action]) -> Vec<ToSend> {
+    actions
+        .iter()
+        .filter_map(|a| {
+            if let Action::Send(t) = a {
+                Some(*t)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// FLEPredicateTest.testPredicate.
+#[test]
+fn predicate() {
+    let q = maj(&[0, 1, 2, 3, 4]);
+    assert!(!total_order_predicate(&q, (4, 0, 0), (3, 0, 2)));
+    assert!(total_order_predicate(&q, (0, 0, 1), (1, 0, 0)));
+    assert!(total_order_predicate(&q, (0, 1, 0), (1, 0, 0)));
+    assert!(total_order_predicate(&q, (1, 1, 0), (0, 1, 0)));
+    assert!(
+        !total_order_predicate(&q, (1, 1, 0), (1, 1, 0)),
+        "equal is not better"
+    );
+}
+
+/// Vote.equals across versions (FLEOutOfElectionTest.testElectionWIthDifferentVersion).
+#[test]
+fn vote_equality_across_versions() {
+    let v = |version, id, zxid, ee, pe, state| Vote {
+        version,
+        id,
+        zxid,
+        election_epoch: ee,
+        peer_epoch: pe,
+        state,
+    };
+    let target = v(0, 4, 0, 1, 2, Following);
+    assert!(
+        target.matches(&v(1, 4, 9, 7, 1, Following)),
+        "one versioned side: only the id counts"
+    );
+    assert!(
+        target.matches(&v(0, 4, 9, 7, 2, Leading)),
+        "same version class: id and peerEpoch"
+    );
+    assert!(!target.matches(&v(0, 4, 0, 1, 3, Following)));
+    assert!(
+        !v(0, 4, 0, 1, 2, Looking).matches(&v(0, 4, 0, 2, 2, Following)),
+        "LOOKING compares rounds"
+    );
+}
+
+/// FLEOutOfElectionTest: quorum and checkLeader over out-of-election votes.
+#[test]
+fn out_of_election_votes() {
+    let q = maj(&[0, 1, 2, 3, 4]);
+    let mut votes = HashMap::new();
+    let v = |version, id, zxid, ee, pe, state| Vote {
+        version,
+        id,
+        zxid,
+        election_epoch: ee,
+        peer_epoch: pe,
+        state,
+    };
+    // testIgnoringZxidElectionEpoch
+    votes.insert(0, v(2, 4, 1, 1, 1, Following));
+    votes.insert(1, v(2, 4, 2, 1, 1, Following));
+    votes.insert(4, v(2, 4, 3, 2, 1, Leading));
+    assert!(has_quorum(&q, &votes, &v(2, 4, 3, 2, 1, Following)));
+    assert!(check_leader(&votes, 4, 2, 3, 0xa));
+    // testLookingDiffRounds
+    let mut looking = HashMap::new();
+    looking.insert(0, v(0, 4, 1, 1, 1, Looking));
+    looking.insert(1, v(0, 4, 1, 2, 1, Looking));
+    looking.insert(3, v(0, 4, 1, 3, 1, Looking));
+    assert!(!has_quorum(&q, &looking, &v(0, 4, 1, 2, 1, Looking)));
+    // checkLeader: the leader must say LEADING itself
+    votes.insert(4, v(2, 4, 3, 2, 1, Following));
+    assert!(!check_leader(&votes, 4, 2, 3, 0xa));
+}
+
+/// testOutofElection: 5 is not a voter of this configuration but leads the others' votes.
+#[test]
+fn out_of_election_with_non_voter_leader_votes() {
+    let q = maj(&[1, 2, 3, 4]);
+    let v = |version, id, pe, state| Vote {
+        version,
+        id,
+        zxid: 0,
+        election_epoch: 0xa,
+        peer_epoch: pe,
+        state,
+    };
+    let mut votes = HashMap::new();
+    votes.insert(1, v(0, 5, 0x17, Following));
+    votes.insert(2, v(0, 5, 0x17, Following));
+    votes.insert(4, v(1, 5, 0x18, Following));
+    votes.insert(5, v(1, 5, 0x18, Leading));
+    assert!(has_quorum(&q, &votes, &v(1, 5, 0x18, Following)));
+    assert!(check_leader(&votes, 5, 0xa, 3, 0xa));
+}
+
+#[test]
+fn zero_weight_never_wins_and_hierarchy_counts_groups() {
+    let q = qv(
+        "server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\nserver.4=h:7:8\n\
+                group.1=1:2:3\ngroup.2=4\nweight.4=0\n",
+    );
+    assert!(
+        !total_order_predicate(&q, (4, 9, 9), (1, 0, 0)),
+        "weight 0 never beats anyone"
+    );
+    assert!(total_order_predicate(&q, (3, 0, 0), (1, 0, 0)));
+    assert!(
+        q.contains_quorum([1, 2]),
+        "majority of group 1, the only non-zero group"
+    );
+    assert!(!q.contains_quorum([1, 4]));
+}
+
+/// A three-node exchange in memory: every Send is delivered at once, FIFO.
+fn run_fresh(ids: &[i64], votes: &[(i64, i64)]) -> HashMap<i64, Decision> {
+    let q = maj(ids);
+    let mut fles: HashMap<i64, FastLeaderElection> = ids
+        .iter()
+        .map(|&i| {
+            (
+                i,
+                FastLeaderElection::new(i, q.clone(), FleSettings::default()),
+            )
+        })
+        .collect();
+    let mut queue = std::collections::VecDeque::new();
+    for (k, &i) in ids.iter().enumerate() {
+        let mut out = Vec::new();
+        fles.get_mut(&i)
+            .unwrap()
+            .start(votes[k].0, votes[k].1, &mut out);
+        queue.extend(sends(&out).into_iter().map(|t| (i, t)));
+    }
+    let mut decided = HashMap::new();
+    while let Some((from, t)) = queue.pop_front() {
+        let Some(f) = fles.get_mut(&t.sid) else {
+            continue;
+        };
+        if decided.contains_key(&t.sid) {
+            continue;
+        }
+        let mut out = Vec::new();
+        let nt = n(
+            from,
+            t.state,
+            t.leader,
+            t.zxid,
+            t.election_epoch,
+            t.peer_epoch,
+        );
+        if let Some(d) = f.on_notification(&nt, &mut out) {
+            decided.insert(t.sid, d);
+        }
+        queue.extend(sends(&out).into_iter().map(|x| (t.sid, x)));
+    }
+    // Everyone left is finalizing: the timer fires.
+    for (&i, f) in fles.iter_mut() {
+        if !decided.contains_key(&i) {
+            if let Some(d) = f.on_timeout(true, &mut Vec::new()) {
+                decided.insert(i, d);
+            }
+        }
+    }
+    decided
+}
+
+#[test]
+fn fresh_ensemble_elects_highest_and_decides_at_once_when_all_agree() {
+    let d = run_fresh(&[1, 2, 3], &[(0, 0), (0, 0), (0, 0)]);
+    assert_eq!(d.len(), 3);
+    assert!(d.values().all(|x| x.vote.id == 3));
+    assert_eq!(d[&3].state, Leading);
+    assert_eq!(d[&1].state, Following);
+    // Highest epoch beats highest sid, and zxid beats sid.
+    let d = run_fresh(&[1, 2, 3], &[(0, 1), (0x5, 0), (0, 0)]);
+    assert!(d.values().all(|x| x.vote.id == 1));
+    let d = run_fresh(&[1, 2, 3], &[(0, 0), (0x5, 0), (0, 0)]);
+    assert!(d.values().all(|x| x.vote.id == 2));
+}
+
+/// FLEBackwardElectionRoundTest: FOLLOWING votes for us from an older round must not make us lead.
+#[test]
+fn backward_election_round() {
+    let q = maj(&[0, 1, 2]);
+    let mut f = FastLeaderElection::new(0, q, FleSettings::default());
+    let mut out = Vec::new();
+    f.start(0, 0, &mut out);
+    assert!(
+        f.on_notification(&n(1, Following, 0, 0, 1, 1), &mut out)
+            .is_none()
+    );
+    let d = f
+        .on_notification(&n(2, Following, 0, 0, 1, 1), &mut out)
+        .expect("leads in round 1");
+    assert_eq!(d.state, Leading);
+    f.start(0, 0, &mut out);
+    assert_eq!(f.logicalclock(), 2);
+    assert!(
+        f.on_notification(&n(1, Following, 0, 0, 1, 1), &mut out)
+            .is_none()
+    );
+    assert!(
+        f.on_notification(&n(2, Following, 0, 0, 1, 1), &mut out)
+            .is_none(),
+        "stale round must not elect us"
+    );
+}
+
+/// FLELostMessageTest: a lower peer's LOOKING vote, then its FOLLOWING vote for us.
+#[test]
+fn lost_message() {
+    let q = maj(&[0, 1, 2]);
+    let mut f = FastLeaderElection::new(1, q, FleSettings::default());
+    let mut out = Vec::new();
+    f.start(0, 0, &mut out);
+    assert!(
+        f.on_notification(&n(1, Looking, 1, 0, 1, 0), &mut out)
+            .is_none()
+    );
+    assert!(
+        f.on_notification(&n(0, Looking, 0, 0, 1, 0), &mut out)
+            .is_none()
+    );
+    let d = f
+        .on_notification(&n(0, Following, 1, 0, 1, 0), &mut out)
+        .expect("decides");
+    assert_eq!((d.state, d.vote.id), (Leading, 1));
+}
+
+/// FLERestartTest / FLETest.testJoin: a restarted node learns the leader from settled nodes.
+#[test]
+fn restart_joins_through_out_of_election() {
+    let q = maj(&[1, 2, 3]);
+    let mut f = FastLeaderElection::new(1, q, FleSettings::default());
+    let mut out = Vec::new();
+    f.start(0, 1, &mut out);
+    // Settled nodes answer with their current vote: round 2, peerEpoch 2.
+    assert!(
+        f.on_notification(&n(2, Leading, 2, 0, 2, 2), &mut out)
+            .is_none(),
+        "one vote is no quorum"
+    );
+    let d = f
+        .on_notification(&n(3, Following, 2, 0, 2, 2), &mut out)
+        .expect("joins");
+    assert_eq!(
+        (d.state, d.vote.id, d.vote.peer_epoch, d.vote.election_epoch),
+        (Following, 2, 2, 2)
+    );
+    assert_eq!(f.logicalclock(), 2, "adopts the ensemble's round");
+}
+
+/// FLETest.testJoinInconsistentEnsemble: differing zxid/round in the settled votes still count.
+#[test]
+fn join_inconsistent_ensemble() {
+    let q = maj(&[1, 2, 3]);
+    let mut f = FastLeaderElection::new(1, q, FleSettings::default());
+    let mut out = Vec::new();
+    f.start(0, 0, &mut out);
+    assert!(
+        f.on_notification(&n(3, Leading, 3, 0, 1, 1), &mut out)
+            .is_none()
+    );
+    assert!(
+        f.on_notification(&n(2, Following, 3, 100, 101, 1), &mut out)
+            .is_some()
+    );
+}
+
+#[test]
+fn observer_learns_leader_and_ends_observing() {
+    let q = qv("server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\nserver.9=h:7:8:observer\n");
+    let mut f = FastLeaderElection::new(9, q.clone(), FleSettings::default());
+    let mut out = Vec::new();
+    f.start(0, 0, &mut out);
+    let to: Vec<i64> = sends(&out).iter().map(|t| t.sid).collect();
+    assert_eq!(
+        to,
+        vec![1, 2, 3],
+        "observers send to voters only, not to themselves"
+    );
+    assert_eq!(f.proposal().id, i64::MIN);
+    assert!(
+        f.on_notification(&n(3, Leading, 3, 0, 1, 1), &mut out)
+            .is_none()
+    );
+    let d = f
+        .on_notification(&n(1, Following, 3, 0, 1, 1), &mut out)
+        .expect("decides");
+    assert_eq!(d.state, Observing);
+    // Voters ignore OBSERVING notifications.
+    let mut v = FastLeaderElection::new(1, q, FleSettings::default());
+    v.start(0, 0, &mut out);
+    assert!(
+        v.on_notification(&n(2, Observing, 3, 0, 1, 1), &mut out)
+            .is_none()
+    );
+}
+
+#[test]
+fn timeout_backoff_resend_or_connect_all() {
+    let q = maj(&[1, 2, 3]);
+    let s = FleSettings {
+        finalize_wait: 200,
+        min_notification_interval: 200,
+        max_notification_interval: 1000,
+    };
+    let mut f = FastLeaderElection::new(1, q, s);
+    let mut out = Vec::new();
+    f.start(0, 0, &mut out);
+    assert_eq!(f.wait_ms(), 200);
+    out.clear();
+    f.on_timeout(false, &mut out);
+    assert_eq!(out, vec![Action::ConnectAll]);
+    assert_eq!(f.wait_ms(), 400);
+    out.clear();
+    f.on_timeout(true, &mut out);
+    assert_eq!(sends(&out).len(), 3, "resend to every voter");
+    f.on_timeout(true, &mut out);
+    f.on_timeout(true, &mut out);
+    assert_eq!(f.wait_ms(), 1000, "ceiling");
+}
+
+#[test]
+fn finalize_wait_then_decide_and_better_vote_reopens() {
+    let q = maj(&[1, 2, 3]);
+    let mut f = FastLeaderElection::new(2, q, FleSettings::default());
+    let mut out = Vec::new();
+    f.start(0, 0, &mut out);
+    assert!(
+        f.on_notification(&n(2, Looking, 2, 0, 1, 0), &mut out)
+            .is_none()
+    );
+    assert!(
+        f.on_notification(&n(1, Looking, 2, 0, 1, 0), &mut out)
+            .is_none()
+    );
+    assert_eq!(
+        f.wait_ms(),
+        200,
+        "quorum for 2 but 3 not heard: finalize wait"
+    );
+    // A better vote during finalizeWait reopens the election.
+    out.clear();
+    assert!(
+        f.on_notification(&n(3, Looking, 3, 0, 1, 0), &mut out)
+            .is_none()
+    );
+    assert_eq!(f.proposal().id, 3);
+    assert_eq!(sends(&out).len(), 3);
+    assert!(
+        f.on_notification(&n(1, Looking, 3, 0, 1, 0), &mut out)
+            .is_none()
+    );
+    assert_eq!(f.wait_ms(), 200);
+    let d = f
+        .on_timeout(true, &mut out)
+        .expect("decides after the wait");
+    assert_eq!((d.vote.id, d.state), (3, Following));
+}
+
+#[test]
+fn peer_connected_gets_proposal_at_once() {
+    let q = maj(&[1, 2, 3]);
+    let mut f = FastLeaderElection::new(1, q, FleSettings::default());
+    let mut out = Vec::new();
+    f.on_peer_connected(2, &mut out);
+    assert!(out.is_empty(), "nothing while idle");
+    f.start(0, 0, &mut out);
+    out.clear();
+    f.on_peer_connected(2, &mut out);
+    assert_eq!(
+        sends(&out),
+        vec![ToSend {
+            leader: 1,
+            zxid: 0,
+            election_epoch: 1,
+            state: Looking,
+            sid: 2,
+            peer_epoch: 0
+        }]
+    );
+}
+
+fn wire(state: i32, leader: i64, round: i64) -> WireNotification {
+    WireNotification {
+        state,
+        leader,
+        zxid: 0,
+        election_epoch: round,
+        peer_epoch: 1,
+        version: 2,
+        config: None,
+        layout: Layout::Versioned,
+    }
+}
+
+#[test]
+fn messenger_reply_rules() {
+    let q = qv("server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\nserver.9=h:7:8:observer\n");
+    let current = Vote {
+        version: 0,
+        id: 3,
+        zxid: 0,
+        election_epoch: 4,
+        peer_epoch: 1,
+        state: Following,
+    };
+    let following = PeerView {
+        my_id: 1,
+        state: Following,
+        current_vote: current,
+        logicalclock: 4,
+        proposal: current,
+    };
+    // Non-voter: current vote, our logicalclock, our state.
+    let r = receive(&following, &q, 9, &wire(0, 9, 1), None);
+    assert_eq!(
+        r.reply.map(|t| (t.leader, t.election_epoch, t.state)),
+        Some((3, 4, Following))
+    );
+    assert!(r.forward.is_none());
+    // LOOKING voter while settled: current vote with its own election epoch.
+    let r = receive(&following, &q, 2, &wire(0, 2, 7), None);
+    assert_eq!(
+        r.reply.map(|t| (t.leader, t.election_epoch, t.peer_epoch)),
+        Some((3, 4, 1))
+    );
+    // Settled voter while settled: nothing.
+    assert_eq!(
+        receive(&following, &q, 2, &wire(1, 3, 4), None),
+        Receipt::default()
+    );
+    // Invalid state from a voter: dropped.
+    assert_eq!(
+        receive(&following, &q, 2, &wire(7, 3, 4), None),
+        Receipt::default()
+    );
+    // LOOKING: forward; answer an older round with our proposal.
+    let proposal = Vote::new(3, 0, 5, 1);
+    let looking = PeerView {
+        my_id: 1,
+        state: Looking,
+        current_vote: current,
+        logicalclock: 5,
+        proposal,
+    };
+    let r = receive(&looking, &q, 2, &wire(0, 2, 3), None);
+    assert!(r.forward.is_some());
+    assert_eq!(
+        r.reply.map(|t| (t.leader, t.election_epoch, t.state)),
+        Some((3, 5, Looking))
+    );
+    let r = receive(&looking, &q, 2, &wire(0, 2, 5), None);
+    assert!(r.forward.is_some() && r.reply.is_none());
+}
