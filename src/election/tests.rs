@@ -211,10 +211,10 @@ fn run_fresh(ids: &[i64], votes: &[(i64, i64)]) -> HashMap<i64, Decision> {
     }
     // Everyone left is finalizing: the timer fires.
     for (&i, f) in fles.iter_mut() {
-        if !decided.contains_key(&i) {
-            if let Some(d) = f.on_timeout(true, &mut Vec::new()) {
-                decided.insert(i, d);
-            }
+        if let std::collections::hash_map::Entry::Vacant(e) = decided.entry(i)
+            && let Some(d) = f.on_timeout(true, &mut Vec::new())
+        {
+            e.insert(d);
         }
     }
     decided
