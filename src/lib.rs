@@ -9,5 +9,7 @@ pub mod cnx;
 pub mod config;
 pub mod election;
 pub mod logging;
+pub mod messenger;
+pub mod peer;
 pub mod thread;
 pub mod wire;

@@ -1,3 +1,72 @@
-fn main() {
+//! `zkelect`: one ZooKeeper-compatible leader-election node per process.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use zkelect::config::QuorumPeerConfig;
+use zkelect::peer::QuorumPeer;
+
+/// Exit code when the election port cannot be bound (ZooKeeper's UNABLE_TO_BIND_QUORUM_PORT).
+const EXIT_UNABLE_TO_BIND: i32 = 14;
+
+#[derive(Parser)]
+#[command(
+    name = "zkelect",
+    version,
+    about = "Apache ZooKeeper's leader election as a standalone daemon",
+    long_about = "zkelect runs ZooKeeper's leader-election layer (QuorumCnxManager + FastLeaderElection) as one \
+process per node. It reads a zoo.cfg-style file and dataDir/myid, speaks ZooKeeper's election protocol byte \
+for byte on the election port, and logs its state changes to stderr (RUST_LOG controls the levels)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one node in the foreground with the given zoo.cfg (dataDir/myid names the node).
+    Start {
+        /// Path of the zoo.cfg file.
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
     zkelect::logging::init();
+    match cli.cmd {
+        Cmd::Start { config } => start(&config),
+    }
+}
+
+fn start(path: &std::path::Path) -> ExitCode {
+    let cfg = match QuorumPeerConfig::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("zkelect: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    log::info!(
+        "Starting zkelect {} as server {} from {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.my_id,
+        path.display()
+    );
+    let peer = match QuorumPeer::start(cfg) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("zkelect: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    peer.set_on_listener_failure(|| {
+        log::error!("Unable to bind the election port; exiting with code {EXIT_UNABLE_TO_BIND}");
+        std::process::exit(EXIT_UNABLE_TO_BIND);
+    });
+    // Runs until killed; epoch files are written atomically, so any stop is safe.
+    loop {
+        std::thread::park();
+    }
 }

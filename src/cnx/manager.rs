@@ -182,6 +182,10 @@ impl QuorumCnxManager {
         listener::start(&self.inner)
     }
 
+    pub fn is_halted(&self) -> bool {
+        self.inner.is_shutdown()
+    }
+
     pub fn my_sid(&self) -> i64 {
         self.inner.settings.my_sid
     }

@@ -471,6 +471,53 @@ impl QuorumPeerConfig {
     }
 }
 
+/// Parses config text received in a notification (`QuorumVerifier.toString()` syntax). It comes
+/// from the network, so every error is returned, never panicked on (Java's receiver thread died
+/// on some of these, see ZK-3769 and spec §2.3).
+pub fn parse_config_text(bytes: &[u8]) -> Result<QuorumVerifier, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "config text is not UTF-8".to_string())?;
+    let mut qv = QuorumVerifier {
+        version: 0,
+        members: BTreeMap::new(),
+        hierarchy: None,
+    };
+    let mut groups = BTreeMap::new();
+    let mut weights = BTreeMap::new();
+    let mut hierarchical = false;
+    for e in properties::parse(text) {
+        let (k, v) = (e.key.as_str(), e.value.as_str());
+        if let Some(id) = k.strip_prefix("server.") {
+            let id = parse_id(id)?;
+            let qs = QuorumServer::parse(id, v, true)?;
+            if qv.members.insert(id, qs).is_some() {
+                return Err(format!("duplicate server id {id}"));
+            }
+        } else if let Some(g) = k.strip_prefix("group.") {
+            hierarchical = true;
+            let sids = v
+                .split(':')
+                .map(|s| parse_id(s.trim()))
+                .collect::<Result<Vec<_>, _>>()?;
+            groups.insert(parse_id(g)?, (e.line, sids));
+        } else if let Some(s) = k.strip_prefix("weight.") {
+            hierarchical = true;
+            weights.insert(parse_id(s)?, parse_num(v)?);
+        } else if k == "version" {
+            qv.version = i64::from_str_radix(v, 16).map_err(|_| format!("bad version '{v}'"))?;
+        } else {
+            return Err(format!("Unrecognised parameter: {k}"));
+        }
+    }
+    if qv.voter_count() == 0 {
+        return Err("no participants".into());
+    }
+    if hierarchical {
+        qv.hierarchy =
+            Some(build_hierarchy(&qv, groups, weights, "config text").map_err(|e| e.message)?);
+    }
+    Ok(qv)
+}
+
 fn build_hierarchy(
     qv: &QuorumVerifier,
     groups: BTreeMap<i64, (usize, Vec<i64>)>,

@@ -221,3 +221,32 @@ fn load_reports_missing_myid() {
     assert_eq!(QuorumPeerConfig::load(&cfg_path).unwrap().my_id, 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn received_config_text() {
+    let cfg = parse(THREE).unwrap();
+    let text = cfg.quorum_verifier.config_text();
+    let back = parse_config_text(text.as_bytes()).unwrap();
+    assert!(back.same_membership(&cfg.quorum_verifier));
+    assert_eq!(
+        parse_config_text(b"server.1=h:1:2\nversion=1a")
+            .unwrap()
+            .version,
+        0x1a
+    );
+    for bad in [
+        &b"my very invalid config string"[..],
+        b"server.x=h:1:2\nversion=0",
+        b"server.1=h:1:99999\nversion=0",
+        b"server.1=h:1:2\nversion=zz",
+        b"server.1=h:1:2:observer\nversion=0",
+        b"\xff\xfe",
+        b"",
+    ] {
+        assert!(
+            parse_config_text(bad).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: port allocation, configs, a log recorder, bounded waits.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use parking_lot::Mutex;
 use std::net::TcpListener;
 use std::sync::OnceLock;

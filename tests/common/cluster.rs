@@ -1,0 +1,204 @@
+//! Real `zkelect start` processes on 127.0.0.1 with ports the test allocates. Every child is
+//! killed by PID when the cluster is dropped, also when the test fails.
+
+use super::{free_ports, wait_for};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+pub struct Cluster {
+    pub dir: PathBuf,
+    /// sid -> (quorum port, election port, client port)
+    pub ports: BTreeMap<i64, (u16, u16, u16)>,
+    pub observers: Vec<i64>,
+    children: BTreeMap<i64, Child>,
+    extra: String,
+}
+
+impl Cluster {
+    /// `voters` participants with sids 1..=voters, then `observers` observers.
+    pub fn new(voters: i64, observers: i64, extra: &str) -> Cluster {
+        let n = (voters + observers) as usize;
+        let p = free_ports(3 * n);
+        let dir = std::env::temp_dir().join(format!(
+            "zkelect-it-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("test dir");
+        let ports = (1..=voters + observers).map(|i| {
+            let k = 3 * (i - 1) as usize;
+            (i, (p[k], p[k + 1], p[k + 2]))
+        });
+        let c = Cluster {
+            dir,
+            ports: ports.collect(),
+            observers: (voters + 1..=voters + observers).collect(),
+            children: BTreeMap::new(),
+            extra: extra.to_string(),
+        };
+        for sid in c.ports.keys() {
+            c.write_config(*sid);
+        }
+        c
+    }
+
+    pub fn node_dir(&self, sid: i64) -> PathBuf {
+        self.dir.join(format!("n{sid}"))
+    }
+
+    pub fn log_path(&self, sid: i64) -> PathBuf {
+        self.node_dir(sid).join("zkelect.log")
+    }
+
+    fn write_config(&self, sid: i64) {
+        let d = self.node_dir(sid);
+        std::fs::create_dir_all(&d).expect("node dir");
+        std::fs::write(d.join("myid"), format!("{sid}\n")).expect("myid");
+        let mut cfg = format!(
+            "tickTime=100\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
+             4lw.commands.whitelist=*\nfastleader.maxNotificationInterval=1600\ncnxTimeout=1000\n",
+            d.display(),
+            self.ports[&sid].2
+        );
+        for (s, (q, e, _)) in &self.ports {
+            let role = if self.observers.contains(s) {
+                ":observer"
+            } else {
+                ""
+            };
+            cfg.push_str(&format!("server.{s}=127.0.0.1:{q}:{e}{role}\n"));
+        }
+        cfg.push_str(&self.extra);
+        std::fs::write(d.join("zoo.cfg"), cfg).expect("zoo.cfg");
+    }
+
+    /// Starts (or restarts) a node; its stderr is appended to its log file.
+    pub fn start(&mut self, sid: i64) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(sid))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
+            .arg("start")
+            .arg(self.node_dir(sid).join("zoo.cfg"))
+            .env(
+                "RUST_LOG",
+                std::env::var("ZKELECT_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn zkelect");
+        self.children.insert(sid, child);
+    }
+
+    pub fn start_all(&mut self) {
+        let sids: Vec<i64> = self.ports.keys().copied().collect();
+        for s in sids {
+            self.start(s);
+        }
+    }
+
+    pub fn pid(&self, sid: i64) -> Option<u32> {
+        self.children.get(&sid).map(Child::id)
+    }
+
+    /// kill -9 and reap.
+    pub fn kill(&mut self, sid: i64) {
+        if let Some(mut c) = self.children.remove(&sid) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn signal(&self, sid: i64, sig: &str) {
+        if let Some(pid) = self.pid(sid) {
+            let _ = Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+
+    pub fn log(&self, sid: i64) -> String {
+        std::fs::read_to_string(self.log_path(sid)).unwrap_or_default()
+    }
+
+    /// The last decision in a node's log since `from` bytes: (state, leader).
+    pub fn last_decision(&self, sid: i64, from: usize) -> Option<(String, i64)> {
+        let log = self.log(sid);
+        let tail = log.get(from..).unwrap_or("");
+        let line = tail.lines().rev().find(|l| l.contains("Decided: "))?;
+        let rest = &line[line.find("Decided: ")? + 9..];
+        let mut it = rest.split_whitespace();
+        let state = it.next()?.to_string();
+        it.next();
+        let leader = it.next()?.parse().ok()?;
+        Some((state, leader))
+    }
+
+    /// Whether the last state change in the log (since `from`) is `state` (e.g. "looking").
+    pub fn current_state(&self, sid: i64) -> Option<String> {
+        let log = self.log(sid);
+        let line = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("Peer state changed: "))?;
+        Some(
+            line[line.find("Peer state changed: ")? + 20..]
+                .trim()
+                .to_string(),
+        )
+    }
+
+    /// Waits until every listed node has decided (since the given log offsets) and returns the decisions.
+    pub fn wait_decided(
+        &self,
+        sids: &[i64],
+        offsets: &BTreeMap<i64, usize>,
+        timeout: Duration,
+    ) -> BTreeMap<i64, (String, i64)> {
+        wait_for(timeout, &format!("nodes {sids:?} to decide"), || {
+            let mut out = BTreeMap::new();
+            for s in sids {
+                out.insert(
+                    *s,
+                    self.last_decision(*s, offsets.get(s).copied().unwrap_or(0))?,
+                );
+            }
+            Some(out)
+        })
+    }
+
+    pub fn log_len(&self, sid: i64) -> usize {
+        self.log(sid).len()
+    }
+
+    pub fn offsets(&self) -> BTreeMap<i64, usize> {
+        self.ports.keys().map(|s| (*s, self.log_len(*s))).collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let sids: Vec<i64> = self.children.keys().copied().collect();
+        for s in sids {
+            // A stopped process must be continued to die promptly and be reaped.
+            self.signal(s, "CONT");
+            self.kill(s);
+        }
+        if std::thread::panicking() {
+            eprintln!("test cluster kept for inspection: {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
