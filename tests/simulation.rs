@@ -120,7 +120,7 @@ fn config(voters: usize, observers: usize) -> Arc<QuorumVerifier> {
 impl Sim {
     fn new(seed: u64, trace: bool) -> Sim {
         let mut rng = Rng(seed);
-        let class = if seed % 3 == 0 {
+        let class = if seed.is_multiple_of(3) {
             Class::Bounded
         } else {
             Class::Chaos
