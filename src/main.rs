@@ -1,5 +1,7 @@
 //! `zkelect`: one ZooKeeper-compatible leader-election node per process.
 
+mod ensemble;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,21 @@ enum Cmd {
         /// Path of the zoo.cfg file.
         config: PathBuf,
     },
+    /// Run a local ensemble of N nodes on 127.0.0.1 and show its election (Ctrl-C stops it).
+    Ensemble {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long = "for", value_name = "SECONDS")]
+        run_for: Option<f64>,
+        /// Directory for configs, data and logs (default: a fresh one under the temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// tickTime of the generated configs, in ms.
+        #[arg(long, default_value_t = 200)]
+        tick_time: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,6 +54,30 @@ fn main() -> ExitCode {
     zkelect::logging::init();
     match cli.cmd {
         Cmd::Start { config } => start(&config),
+        Cmd::Ensemble {
+            nodes,
+            run_for,
+            dir,
+            tick_time,
+        } => {
+            let opts = ensemble::Options {
+                nodes,
+                run_for: run_for.map(|s| std::time::Duration::from_secs_f64(s.max(0.0))),
+                dir,
+                tick_time,
+            };
+            match ensemble::run(opts) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => {
+                    eprintln!("zkelect: the ensemble did not settle on a leader");
+                    ExitCode::from(1)
+                }
+                Err(e) => {
+                    eprintln!("zkelect: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     }
 }
 

@@ -332,6 +332,9 @@ impl PeerLoop {
                 st.leader_changes += 1;
             }
         }
+        self.set_state(d.state);
+        log::info!("{}", d.state);
+        log::info!("{} - LEADER ELECTION TOOK - {ms} MS", d.state);
         log::info!(
             "Decided: {} leader {} (round 0x{:x}, peerEpoch {}, current epoch {})",
             d.state,
@@ -340,8 +343,5 @@ impl PeerLoop {
             d.vote.peer_epoch,
             self.s.status.lock().current_epoch
         );
-        self.set_state(d.state);
-        log::info!("{}", d.state);
-        log::info!("{} - LEADER ELECTION TOOK - {ms} MS", d.state);
     }
 }
