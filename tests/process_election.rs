@@ -119,3 +119,29 @@ fn bad_config_exits_with_a_clear_error() {
     assert!(err.contains("duplicate server id 3"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn shipped_example_configs_load() {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/config")).expect("config dir") {
+        let dir = entry.expect("entry").path();
+        for f in std::fs::read_dir(&dir).expect("example dir") {
+            let path = f.expect("file").path();
+            let text = std::fs::read_to_string(&path).expect("read");
+            zkelect::config::QuorumPeerConfig::parse(&text, &path.display().to_string())
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+#[test]
+fn ensemble_command_shows_one_leader() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zkelect"))
+        .args(["ensemble", "--nodes", "3", "--for", "3"])
+        .output()
+        .expect("run ensemble");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("settled after"), "{text}");
+    assert!(text.contains("leader is server 3"), "{text}");
+    assert!(text.contains("stopped all 3 nodes"), "{text}");
+}
