@@ -122,7 +122,9 @@ fn bad_config_exits_with_a_clear_error() {
 
 #[test]
 fn shipped_example_configs_load() {
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/config")).expect("config dir") {
+    for entry in
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/config")).expect("config dir")
+    {
         let dir = entry.expect("entry").path();
         for f in std::fs::read_dir(&dir).expect("example dir") {
             let path = f.expect("file").path();
