@@ -18,18 +18,9 @@ pub struct Options {
 
 /// What a node said about itself, parsed from its log.
 enum Report {
-    Decided {
-        sid: usize,
-        state: String,
-        leader: i64,
-        epoch: i64,
-    },
-    Looking {
-        sid: usize,
-    },
-    Exited {
-        sid: usize,
-    },
+    Decided { sid: usize, state: String, leader: i64, epoch: i64 },
+    Looking { sid: usize },
+    Exited { sid: usize },
 }
 
 pub fn run(opts: Options) -> Result<bool, String> {
@@ -40,11 +31,7 @@ pub fn run(opts: Options) -> Result<bool, String> {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("zkelect-ensemble-{}", std::process::id())),
     };
-    if dir.exists()
-        && std::fs::read_dir(&dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false)
-    {
+    if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
         return Err(format!("{} exists and is not empty", dir.display()));
     }
     let ports = free_ports(3 * opts.nodes).map_err(|e| format!("cannot allocate ports: {e}"))?;
@@ -57,8 +44,7 @@ pub fn run(opts: Options) -> Result<bool, String> {
             ports[3 * (sid - 1) + 2]
         );
     }
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find the zkelect binary: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the zkelect binary: {e}"))?;
     let (tx, rx) = mpsc::channel();
     let mut children: Vec<Child> = Vec::new();
     for sid in 1..=opts.nodes {
@@ -85,12 +71,7 @@ pub fn run(opts: Options) -> Result<bool, String> {
             None => rx.recv_timeout(Duration::from_millis(500)),
         };
         match msg {
-            Ok(Report::Decided {
-                sid,
-                state,
-                leader,
-                epoch,
-            }) => {
+            Ok(Report::Decided { sid, state, leader, epoch }) => {
                 decided.insert(sid, (state, leader, epoch));
             }
             Ok(Report::Looking { sid }) => {
@@ -121,11 +102,7 @@ pub fn run(opts: Options) -> Result<bool, String> {
         }
     }
     stop(&mut children);
-    println!(
-        "stopped all {} nodes; logs are in {}",
-        opts.nodes,
-        dir.display()
-    );
+    println!("stopped all {} nodes; logs are in {}", opts.nodes, dir.display());
     Ok(shown.is_some())
 }
 
@@ -137,24 +114,13 @@ fn stop(children: &mut [Child]) {
 }
 
 fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
-    let ls = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
-    ls.iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect()
+    let ls = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>()?;
+    ls.iter().map(|l| l.local_addr().map(|a| a.port())).collect()
 }
 
 fn write_configs(dir: &Path, n: usize, ports: &[u16], tick: u64) -> Result<(), String> {
-    let servers: String = (1..=n)
-        .map(|s| {
-            format!(
-                "server.{s}=127.0.0.1:{}:{}\n",
-                ports[3 * (s - 1)],
-                ports[3 * (s - 1) + 1]
-            )
-        })
-        .collect();
+    let servers: String =
+        (1..=n).map(|s| format!("server.{s}=127.0.0.1:{}:{}\n", ports[3 * (s - 1)], ports[3 * (s - 1) + 1])).collect();
     for sid in 1..=n {
         let d = dir.join(format!("n{sid}"));
         std::fs::create_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
@@ -165,26 +131,17 @@ fn write_configs(dir: &Path, n: usize, ports: &[u16], tick: u64) -> Result<(), S
             ports[3 * (sid - 1) + 2]
         );
         std::fs::write(d.join("zoo.cfg"), cfg).map_err(|e| format!("cannot write config: {e}"))?;
-        std::fs::write(d.join("myid"), format!("{sid}\n"))
-            .map_err(|e| format!("cannot write myid: {e}"))?;
+        std::fs::write(d.join("myid"), format!("{sid}\n")).map_err(|e| format!("cannot write myid: {e}"))?;
     }
     Ok(())
 }
 
-fn spawn_node(
-    exe: &Path,
-    dir: &Path,
-    sid: usize,
-    tx: mpsc::Sender<Report>,
-) -> Result<Child, String> {
+fn spawn_node(exe: &Path, dir: &Path, sid: usize, tx: mpsc::Sender<Report>) -> Result<Child, String> {
     let node_dir = dir.join(format!("n{sid}"));
     let mut child = Command::new(exe)
         .arg("start")
         .arg(node_dir.join("zoo.cfg"))
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -213,31 +170,22 @@ fn spawn_node(
 /// Prints the lines an operator cares about and turns decisions into reports.
 fn interesting(sid: usize, line: &str) -> Option<Report> {
     let msg = line.split_once("] - ").map(|x| x.1).unwrap_or(line);
-    let show = msg.starts_with("Peer state changed")
-        || msg.contains("LEADER ELECTION TOOK")
-        || line.contains(" ERROR ")
-        || msg.starts_with("Leader lost")
-        || msg.starts_with("Stepping down");
+    let show =
+        (msg.starts_with("Peer state changed") && !msg.contains(" - discovery") && !msg.contains(" - synchronization"))
+            || msg.contains("LEADER ELECTION TOOK")
+            || line.contains(" ERROR ")
+            || msg.contains("stepping down")
+            || msg.starts_with("Exception when following");
     if show {
         println!("[n{sid}] {msg}");
     }
-    if let Some(rest) = msg.strip_prefix("Decided: ") {
-        let mut it = rest.split_whitespace();
-        let state = it.next()?.to_string();
-        it.next();
-        let leader = it.next()?.parse().ok()?;
-        let epoch = rest
-            .rsplit("current epoch ")
-            .next()?
-            .trim_end_matches(')')
-            .parse()
-            .ok()?;
-        return Some(Report::Decided {
-            sid,
-            state,
-            leader,
-            epoch,
-        });
+    // "Peer state changed: following - broadcast (leader 3, epoch 1)": the session is up.
+    if let Some(rest) = msg.strip_prefix("Peer state changed: ")
+        && let Some((state, tail)) = rest.split_once(" - broadcast (leader ")
+    {
+        let (leader, epoch) = tail.trim_end_matches(')').split_once(", epoch ")?;
+        let (leader, epoch) = (leader.parse().ok()?, epoch.parse().ok()?);
+        return Some(Report::Decided { sid, state: state.to_string(), leader, epoch });
     }
     if msg == "Peer state changed: looking" {
         return Some(Report::Looking { sid });

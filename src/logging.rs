@@ -9,10 +9,7 @@ pub fn init() {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format(|buf, record| {
             let thread = std::thread::current();
-            let target = record
-                .target()
-                .strip_prefix("zkelect::")
-                .unwrap_or(record.target());
+            let target = record.target().strip_prefix("zkelect::").unwrap_or(record.target());
             writeln!(
                 buf,
                 "{} - {:<5} [{}:{}] - {}",
@@ -32,13 +29,7 @@ pub fn timestamp(t: SystemTime) -> String {
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, day) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{day:02} {:02}:{:02}:{:02},{:03}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    format!("{y:04}-{m:02}-{day:02} {:02}:{:02}:{:02},{:03}", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_millis())
 }
 
 /// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's algorithm.

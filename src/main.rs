@@ -54,12 +54,7 @@ fn main() -> ExitCode {
     zkelect::logging::init();
     match cli.cmd {
         Cmd::Start { config } => start(&config),
-        Cmd::Ensemble {
-            nodes,
-            run_for,
-            dir,
-            tick_time,
-        } => {
+        Cmd::Ensemble { nodes, run_for, dir, tick_time } => {
             let opts = ensemble::Options {
                 nodes,
                 run_for: run_for.map(|s| std::time::Duration::from_secs_f64(s.max(0.0))),
@@ -89,12 +84,7 @@ fn start(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    log::info!(
-        "Starting zkelect {} as server {} from {}",
-        env!("CARGO_PKG_VERSION"),
-        cfg.my_id,
-        path.display()
-    );
+    log::info!("Starting zkelect {} as server {} from {}", env!("CARGO_PKG_VERSION"), cfg.my_id, path.display());
     let peer = match QuorumPeer::start(cfg) {
         Ok(p) => p,
         Err(e) => {

@@ -54,14 +54,7 @@ impl Messenger {
         threads.spawn(format!("WorkerSender[myid={my}]"), move || {
             // `WorkerSender.process`: always the 44+L version-2 layout with our committed config.
             for t in rx.iter() {
-                let bytes = notification::encode(
-                    t.state,
-                    t.leader,
-                    t.zxid,
-                    t.election_epoch,
-                    t.peer_epoch,
-                    &cfg,
-                );
+                let bytes = notification::encode(t.state, t.leader, t.zxid, t.election_epoch, t.peer_epoch, &cfg);
                 st.notifications_sent.fetch_add(1, Ordering::Relaxed);
                 m.to_send(t.sid, bytes);
             }
@@ -69,23 +62,10 @@ impl Messenger {
 
         let (m, st, stop2, tx2) = (manager, Arc::clone(&stats), Arc::clone(&stop), tx.clone());
         threads.spawn(format!("WorkerReceiver[myid={my}]"), move || {
-            let rx = ReceiverLoop {
-                manager: m,
-                qv,
-                view,
-                election,
-                replies: tx2,
-                stats: st,
-                stop: stop2,
-            };
+            let rx = ReceiverLoop { manager: m, qv, view, election, replies: tx2, stats: st, stop: stop2 };
             rx.run();
         })?;
-        Ok(Messenger {
-            sendqueue: Mutex::new(Some(tx)),
-            stop,
-            threads,
-            stats,
-        })
+        Ok(Messenger { sendqueue: Mutex::new(Some(tx)), stop, threads, stats })
     }
 
     /// Puts a notification on the send queue (never blocks).
@@ -137,17 +117,13 @@ impl ReceiverLoop {
                         "Skipping the processing of a partial / malformed response message sent by sid={sid} (message length: {n})"
                     ),
                     NotificationError::InvalidConfigLength(n) => {
-                        log::warn!(
-                            "Invalid configLength in notification message! sid={sid}, configLength={n}"
-                        )
+                        log::warn!("Invalid configLength in notification message! sid={sid}, configLength={n}")
                     }
                 }
                 return;
             }
         };
-        self.stats
-            .notifications_received
-            .fetch_add(1, Ordering::Relaxed);
+        self.stats.notifications_received.fetch_add(1, Ordering::Relaxed);
         match w.layout {
             Layout::Bytes28 => {
                 log::info!("Backward compatibility mode (28 bits), server id: {sid}")
@@ -193,13 +169,7 @@ impl ReceiverLoop {
 }
 
 /// `printNotification`, same fields and format as ZooKeeper's INFO line.
-fn log_notification(
-    view: &PeerView,
-    sid: i64,
-    state: ServerState,
-    n: &WireNotification,
-    config_version: Option<i64>,
-) {
+fn log_notification(view: &PeerView, sid: i64, state: ServerState, n: &WireNotification, config_version: Option<i64>) {
     log::info!(
         "Notification: my state:{}; n.sid:{}, n.state:{}, n.leader:{}, n.round:0x{:x}, n.peerEpoch:0x{:x}, n.zxid:0x{:x}, message format version:0x{:x}, n.config version:0x{:x}",
         view.state,

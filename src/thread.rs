@@ -51,11 +51,7 @@ impl ThreadGroup {
 
     /// Threads not yet reaped (live, or finished since the last spawn).
     pub fn len(&self) -> usize {
-        self.handles
-            .lock()
-            .iter()
-            .filter(|h| !h.is_finished())
-            .count()
+        self.handles.lock().iter().filter(|h| !h.is_finished()).count()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -20,20 +20,12 @@ impl Ens {
     /// `n` started-or-not servers with sids 1..=n, plus `extra` configured sids that no test runs.
     fn new(n: i64) -> Ens {
         let p = free_ports(2 * n as usize);
-        let ports: Vec<(i64, u16, u16)> = (1..=n)
-            .map(|i| (i, p[2 * (i - 1) as usize], p[2 * (i - 1) as usize + 1]))
-            .collect();
-        Ens {
-            text: cfg_text(&ports, ""),
-            ports,
-        }
+        let ports: Vec<(i64, u16, u16)> =
+            (1..=n).map(|i| (i, p[2 * (i - 1) as usize], p[2 * (i - 1) as usize + 1])).collect();
+        Ens { text: cfg_text(&ports, ""), ports }
     }
     fn election_port(&self, sid: i64) -> u16 {
-        self.ports
-            .iter()
-            .find(|p| p.0 == sid)
-            .map(|p| p.2)
-            .expect("sid")
+        self.ports.iter().find(|p| p.0 == sid).map(|p| p.2).expect("sid")
     }
     fn start(&self, sid: i64) -> QuorumCnxManager {
         self.start_with(sid, |_| {})
@@ -47,9 +39,7 @@ impl Ens {
         let m = QuorumCnxManager::new(s, Arc::new(cfg.quorum_verifier.clone()));
         m.start().expect("start listener");
         let port = self.election_port(sid);
-        wait_for(Duration::from_secs(5), "listener bound", || {
-            TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
-        });
+        wait_for(Duration::from_secs(5), "listener bound", || TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()));
         m
     }
 }
@@ -75,29 +65,18 @@ fn exchange(a: &QuorumCnxManager, b: &QuorumCnxManager, payload: &[u8]) {
         if recv_from(b, a.my_sid(), Duration::from_millis(500)).is_some_and(|got| got == payload) {
             return;
         }
-        assert!(
-            Instant::now() < end,
-            "message {} -> {} never arrived",
-            a.my_sid(),
-            b.my_sid()
-        );
+        assert!(Instant::now() < end, "message {} -> {} never arrived", a.my_sid(), b.my_sid());
     }
 }
 
 #[test]
 fn golden_handshake_bytes() {
-    let want: Vec<u8> = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0x0f,
-    ]
-    .iter()
-    .copied()
-    .chain(*b"127.0.0.1:38983")
-    .collect();
-    let got = initial::encode(
-        ProtocolVersion::V1,
-        3,
-        &[zkelect::config::HostPort::new("127.0.0.1", 38983)],
-    );
+    let want: Vec<u8> = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0x0f]
+        .iter()
+        .copied()
+        .chain(*b"127.0.0.1:38983")
+        .collect();
+    let got = initial::encode(ProtocolVersion::V1, 3, &[zkelect::config::HostPort::new("127.0.0.1", 38983)]);
     assert_eq!(got, want);
 }
 
@@ -110,29 +89,20 @@ fn three_managers_exchange_both_ways_with_one_connection_per_pair() {
     for a in &ms {
         for b in &ms {
             if a.my_sid() != b.my_sid() {
-                a.to_send(
-                    b.my_sid(),
-                    format!("hello {}->{}", a.my_sid(), b.my_sid()).into_bytes(),
-                );
+                a.to_send(b.my_sid(), format!("hello {}->{}", a.my_sid(), b.my_sid()).into_bytes());
             }
         }
     }
     for a in &ms {
         for b in &ms {
             if a.my_sid() != b.my_sid() {
-                exchange(
-                    a,
-                    b,
-                    format!("ping {}->{}", a.my_sid(), b.my_sid()).as_bytes(),
-                );
+                exchange(a, b, format!("ping {}->{}", a.my_sid(), b.my_sid()).as_bytes());
             }
         }
     }
     // Exactly one established connection per pair, always dialled by the larger sid.
     wait_for(Duration::from_secs(5), "one connection per pair", || {
-        let counts: Vec<usize> = (1..=3)
-            .map(|s| established_to(ens.election_port(s)))
-            .collect();
+        let counts: Vec<usize> = (1..=3).map(|s| established_to(ens.election_port(s))).collect();
         (counts == vec![2, 1, 0]).then_some(())
     });
     for m in &ms {
@@ -140,10 +110,7 @@ fn three_managers_exchange_both_ways_with_one_connection_per_pair() {
     }
     // Self-delivery goes through recvQueue without a socket.
     ms[0].to_send(1, b"self".to_vec());
-    assert_eq!(
-        recv_from(&ms[0], 1, Duration::from_secs(1)).as_deref(),
-        Some(&b"self"[..])
-    );
+    assert_eq!(recv_from(&ms[0], 1, Duration::from_secs(1)).as_deref(), Some(&b"self"[..]));
     for m in &ms {
         m.halt();
     }
@@ -157,16 +124,9 @@ fn lower_sid_dial_is_answered_by_dial_back() {
     let m2 = ens.start(2);
     m1.to_send(2, b"from the small one".to_vec());
     // 1 dials 2 and drops the connection (2 > 1); 2 dials back and 1's queued message flows.
-    assert_eq!(
-        recv_from(&m2, 1, Duration::from_secs(5)).as_deref(),
-        Some(&b"from the small one"[..])
-    );
+    assert_eq!(recv_from(&m2, 1, Duration::from_secs(5)).as_deref(), Some(&b"from the small one"[..]));
     wait_logged("Have smaller server identifier, so dropping the connection: (myId:1 --> sid:2)");
-    assert_eq!(
-        established_to(ens.election_port(1)),
-        1,
-        "the surviving connection was dialled by 2"
-    );
+    assert_eq!(established_to(ens.election_port(1)), 1, "the surviving connection was dialled by 2");
     assert_eq!(established_to(ens.election_port(2)), 0);
     m1.halt();
     m2.halt();
@@ -180,15 +140,10 @@ fn restarted_peer_first_receives_last_message_sent() {
     let m1 = ens.start(1);
     exchange(&m2, &m1, b"vote-1");
     m1.halt();
-    wait_for(Duration::from_secs(5), "2 notices 1 is gone", || {
-        (!m2.connected_to_peer(1)).then_some(())
-    });
+    wait_for(Duration::from_secs(5), "2 notices 1 is gone", || (!m2.connected_to_peer(1)).then_some(()));
     let m1b = ens.start(1);
     m2.connect_all();
-    assert_eq!(
-        recv_from(&m1b, 2, Duration::from_secs(5)).as_deref(),
-        Some(&b"vote-1"[..])
-    );
+    assert_eq!(recv_from(&m1b, 2, Duration::from_secs(5)).as_deref(), Some(&b"vote-1"[..]));
     m1b.halt();
     m2.halt();
 }
@@ -203,21 +158,12 @@ fn have_delivered_and_connect_all() {
     m3.to_send(1, b"a".to_vec());
     m3.to_send(1, b"b".to_vec());
     std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        !m3.have_delivered(),
-        "the only queue holds an undelivered message"
-    );
+    assert!(!m3.have_delivered(), "the only queue holds an undelivered message");
     let m1 = ens.start(1);
     // Nothing dials until asked: connectAll re-dials every sid that has a queue.
     m3.connect_all();
-    assert_eq!(
-        recv_from(&m1, 3, Duration::from_secs(5)).as_deref(),
-        Some(&b"b"[..]),
-        "oldest was dropped"
-    );
-    wait_for(Duration::from_secs(5), "queue drained", || {
-        m3.have_delivered().then_some(())
-    });
+    assert_eq!(recv_from(&m1, 3, Duration::from_secs(5)).as_deref(), Some(&b"b"[..]), "oldest was dropped");
+    wait_for(Duration::from_secs(5), "queue drained", || m3.have_delivered().then_some(()));
     m3.to_send(2, b"to nobody".to_vec());
     std::thread::sleep(Duration::from_millis(100));
     assert!(m3.have_delivered(), "one empty queue is enough");
@@ -229,25 +175,12 @@ fn have_delivered_and_connect_all() {
 fn black_hole() -> (socket2::Socket, Vec<TcpStream>, u16) {
     use socket2::{Domain, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    s.bind(
-        &"127.0.0.1:0"
-            .parse::<std::net::SocketAddr>()
-            .expect("addr")
-            .into(),
-    )
-    .expect("bind");
+    s.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().expect("addr").into()).expect("bind");
     s.listen(0).expect("listen");
-    let port = s
-        .local_addr()
-        .expect("addr")
-        .as_socket()
-        .expect("inet")
-        .port();
+    let port = s.local_addr().expect("addr").as_socket().expect("inet").port();
     let mut fill = Vec::new();
     for _ in 0..3 {
-        if let Ok(c) =
-            TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
-        {
+        if let Ok(c) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)) {
             fill.push(c);
         }
     }
@@ -260,28 +193,16 @@ fn black_holed_peer_does_not_delay_others() {
     let (_hole, _fill, hole_port) = black_hole();
     let p = free_ports(4);
     let servers = [(1, p[0], p[1]), (2, p[2], p[3]), (4, p[0], hole_port)];
-    let text = cfg_text(
-        &servers[..2],
-        &format!("server.4=127.0.0.1:1:{hole_port}\n"),
-    );
-    let ens = Ens {
-        text,
-        ports: servers.to_vec(),
-    };
+    let text = cfg_text(&servers[..2], &format!("server.4=127.0.0.1:1:{hole_port}\n"));
+    let ens = Ens { text, ports: servers.to_vec() };
     let m2 = ens.start_with(2, |s| s.cnx_timeout = Duration::from_secs(4));
     let m1 = ens.start(1);
     let t0 = Instant::now();
     m2.to_send(4, b"into the void".to_vec());
     m2.to_send(1, b"hello 1".to_vec());
-    assert_eq!(
-        recv_from(&m1, 2, Duration::from_secs(3)).as_deref(),
-        Some(&b"hello 1"[..])
-    );
+    assert_eq!(recv_from(&m1, 2, Duration::from_secs(3)).as_deref(), Some(&b"hello 1"[..]));
     let took = t0.elapsed();
-    assert!(
-        took < Duration::from_secs(2),
-        "message to 1 waited for the dead dial: {took:?}"
-    );
+    assert!(took < Duration::from_secs(2), "message to 1 waited for the dead dial: {took:?}");
     assert!(!m2.connected_to_peer(4));
     m1.halt();
     m2.halt();
@@ -297,17 +218,13 @@ fn handshake(version: i64, sid: i64, addr: &[u8]) -> Vec<u8> {
 
 /// The manager closed the raw connection: a read returns EOF or an error within 5 s.
 fn assert_closed(mut s: TcpStream, what: &str) {
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
     let mut buf = [0u8; 64];
     loop {
         match s.read(&mut buf) {
             Ok(0) => return,
             Ok(_) => continue,
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut =>
-            {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
                 panic!("{what}: connection still open after 5 s")
             }
             Err(_) => return,
@@ -322,10 +239,7 @@ fn bad_input_closes_only_that_connection() {
     let p = free_ports(4);
     let servers = [(1, p[0], p[1]), (2, p[2], p[3])];
     let text = cfg_text(&servers, "server.9=127.0.0.1:1:2\n");
-    let ens = Ens {
-        text,
-        ports: servers.to_vec(),
-    };
+    let ens = Ens { text, ports: servers.to_vec() };
     let m1 = ens.start(1);
     let m2 = ens.start(2);
     exchange(&m2, &m1, b"before");
@@ -338,61 +252,21 @@ fn bad_input_closes_only_that_connection() {
     let mut oversized_frame = handshake(v1, 9, b"127.0.0.1:2");
     oversized_frame.extend_from_slice(&(600_000i32).to_be_bytes());
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "unknown protocol version",
-            handshake(-65530, 9, b"127.0.0.1:2"),
-            "Got unrecognized protocol version -65530",
-        ),
-        (
-            "address length 0",
-            handshake(v1, 9, b""),
-            "Unreasonable buffer length: 0",
-        ),
-        (
-            "address length 5000",
-            handshake(v1, 9, &long_addr),
-            "Unreasonable buffer length: 5000",
-        ),
-        (
-            "malformed address",
-            handshake(v1, 9, b"no port here"),
-            "Badly formed address: no port here",
-        ),
-        (
-            "port out of range",
-            handshake(v1, 9, b"127.0.0.1:70000"),
-            "Bad port number: 127.0.0.1:70000",
-        ),
+        ("unknown protocol version", handshake(-65530, 9, b"127.0.0.1:2"), "Got unrecognized protocol version -65530"),
+        ("address length 0", handshake(v1, 9, b""), "Unreasonable buffer length: 0"),
+        ("address length 5000", handshake(v1, 9, &long_addr), "Unreasonable buffer length: 5000"),
+        ("malformed address", handshake(v1, 9, b"no port here"), "Badly formed address: no port here"),
+        ("port out of range", handshake(v1, 9, b"127.0.0.1:70000"), "Bad port number: 127.0.0.1:70000"),
         (
             "truncated handshake",
             handshake(v1, 9, b"127.0.0.1:2")[..15].to_vec(),
             "Exception reading or writing challenge",
         ),
-        (
-            "own sid",
-            handshake(v1, 1, b"127.0.0.1:2"),
-            "a server with our own ID",
-        ),
-        (
-            "unknown sid",
-            handshake(v1, 77, b"127.0.0.1:2"),
-            "server id 77 is not in the configuration",
-        ),
-        (
-            "negative frame length",
-            negative_frame,
-            "Received packet with invalid packet: -20",
-        ),
-        (
-            "oversized frame",
-            oversized_frame,
-            "Received packet with invalid packet: 600000",
-        ),
-        (
-            "garbage",
-            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-            "Got unrecognized protocol version",
-        ),
+        ("own sid", handshake(v1, 1, b"127.0.0.1:2"), "a server with our own ID"),
+        ("unknown sid", handshake(v1, 77, b"127.0.0.1:2"), "server id 77 is not in the configuration"),
+        ("negative frame length", negative_frame, "Received packet with invalid packet: -20"),
+        ("oversized frame", oversized_frame, "Received packet with invalid packet: 600000"),
+        ("garbage", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), "Got unrecognized protocol version"),
     ];
     for (what, bytes, log_line) in cases {
         let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -414,16 +288,12 @@ fn silent_client_does_not_block_a_real_peer() {
     record_logs();
     let ens = Ens::new(2);
     let m1 = ens.start_with(1, |s| s.socket_timeout = Duration::from_secs(30));
-    let silent: Vec<TcpStream> = (0..5)
-        .map(|_| TcpStream::connect(("127.0.0.1", ens.election_port(1))).expect("connect"))
-        .collect();
+    let silent: Vec<TcpStream> =
+        (0..5).map(|_| TcpStream::connect(("127.0.0.1", ens.election_port(1))).expect("connect")).collect();
     let m2 = ens.start(2);
     let t0 = Instant::now();
     exchange(&m2, &m1, b"through");
-    assert!(
-        t0.elapsed() < Duration::from_secs(3),
-        "peer waited behind silent clients"
-    );
+    assert!(t0.elapsed() < Duration::from_secs(3), "peer waited behind silent clients");
     drop(silent);
     m1.halt();
     m2.halt();
@@ -445,11 +315,7 @@ fn silent_client_is_dropped_after_the_handshake_deadline() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_closed(s, "drip");
-    assert!(
-        t0.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() < Duration::from_millis(1500), "{:?}", t0.elapsed());
     m1.halt();
 }
 
@@ -459,24 +325,15 @@ fn legacy_handshake_is_accepted() {
     // CnxManagerTest.testCnxManagerNPE: bare sid, then a 4-byte frame.
     let p = free_ports(2);
     let servers = [(1, p[0], p[1])];
-    let text = cfg_text(
-        &servers,
-        "server.2=127.0.0.1:3:4\nstandaloneEnabled=false\n",
-    );
-    let ens = Ens {
-        text,
-        ports: servers.to_vec(),
-    };
+    let text = cfg_text(&servers, "server.2=127.0.0.1:3:4\nstandaloneEnabled=false\n");
+    let ens = Ens { text, ports: servers.to_vec() };
     let m1 = ens.start(1);
     let mut s = TcpStream::connect(("127.0.0.1", ens.election_port(1))).expect("connect");
     let mut bytes = 2i64.to_be_bytes().to_vec();
     bytes.extend_from_slice(&4i32.to_be_bytes());
     bytes.extend_from_slice(&5i32.to_be_bytes());
     s.write_all(&bytes).expect("write");
-    assert_eq!(
-        recv_from(&m1, 2, Duration::from_secs(2)),
-        Some(5i32.to_be_bytes().to_vec())
-    );
+    assert_eq!(recv_from(&m1, 2, Duration::from_secs(2)), Some(5i32.to_be_bytes().to_vec()));
     m1.halt();
 }
 
@@ -496,10 +353,7 @@ fn bind_failure_is_reported() {
         let _ = tx.send(());
     });
     m.start().expect("start");
-    rx.recv_timeout(Duration::from_secs(5))
-        .expect("listener failure reported");
-    wait_logged(&format!(
-        "Leaving listener thread for address 127.0.0.1:{port} after 2 errors"
-    ));
+    rx.recv_timeout(Duration::from_secs(5)).expect("listener failure reported");
+    wait_logged(&format!("Leaving listener thread for address 127.0.0.1:{port} after 2 errors"));
     m.halt();
 }

@@ -34,9 +34,7 @@ fn churn_leaves_no_threads_or_fds() {
             a.to_send(b.my_sid(), payload.clone());
             let t = Instant::now() + Duration::from_millis(300);
             while Instant::now() < t {
-                if b.poll_recv_queue(Duration::from_millis(20))
-                    .is_some_and(|m| m.buffer == payload)
-                {
+                if b.poll_recv_queue(Duration::from_millis(20)).is_some_and(|m| m.buffer == payload) {
                     break 'outer;
                 }
             }
@@ -44,17 +42,10 @@ fn churn_leaves_no_threads_or_fds() {
         }
         m2.halt();
     }
-    let settled = wait_for(
-        Duration::from_secs(10),
-        "threads and fds back to baseline",
-        || {
-            let (t, f) = (thread_count(), fd_count());
-            (t <= threads0 && f <= fds0).then_some((t, f))
-        },
-    );
-    println!(
-        "baseline threads={threads0} fds={fds0}; after 200 cycles threads={} fds={}",
-        settled.0, settled.1
-    );
+    let settled = wait_for(Duration::from_secs(10), "threads and fds back to baseline", || {
+        let (t, f) = (thread_count(), fd_count());
+        (t <= threads0 && f <= fds0).then_some((t, f))
+    });
+    println!("baseline threads={threads0} fds={fds0}; after 200 cycles threads={} fds={}", settled.0, settled.1);
     m1.halt();
 }

@@ -48,11 +48,7 @@ fn reassemble() -> Streams {
         let doff = (tcp[12] >> 4) as usize * 4;
         let payload = &tcp[doff..];
         let to_election = (38981..=38983).contains(&dport);
-        let key = if to_election {
-            (sport, dport, true)
-        } else {
-            (dport, sport, false)
-        };
+        let key = if to_election { (sport, dport, true) } else { (dport, sport, false) };
         if !payload.is_empty() {
             segs.entry(key).or_default().insert(seq, payload.to_vec());
         }
@@ -62,9 +58,7 @@ fn reassemble() -> Streams {
         let mut bytes = Vec::new();
         let mut next: Option<u32> = None;
         for (seq, p) in m {
-            let skip = next
-                .map_or(0, |n| n.wrapping_sub(seq) as usize)
-                .min(p.len());
+            let skip = next.map_or(0, |n| n.wrapping_sub(seq) as usize).min(p.len());
             if next.is_some_and(|n| seq.wrapping_sub(n) as i32 > 0) {
                 panic!("gap in stream {c}->{s}");
             }
@@ -159,10 +153,7 @@ fn frames(mut b: &[u8]) -> Vec<Vec<u8>> {
 fn golden_config_text() -> String {
     let text = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=data\n\
                 server.1=127.0.0.1:28981:38981\nserver.2=127.0.0.1:28982:38982\nserver.3=127.0.0.1:28983:38983\n";
-    QuorumPeerConfig::parse(text, "golden")
-        .unwrap()
-        .quorum_verifier
-        .config_text()
+    QuorumPeerConfig::parse(text, "golden").unwrap().quorum_verifier.config_text()
 }
 
 #[test]
@@ -174,17 +165,10 @@ fn every_captured_handshake_and_notification() {
     let mut notifications = 0;
     for (n, (cport, sport, hs)) in &conns {
         let Some((sid, addr)) = hs else {
-            assert!(
-                streams
-                    .get(&(*cport, *sport))
-                    .is_none_or(|s| s.0.is_empty()),
-                "#{n} had no handshake"
-            );
+            assert!(streams.get(&(*cport, *sport)).is_none_or(|s| s.0.is_empty()), "#{n} had no handshake");
             continue;
         };
-        let (fwd, back) = streams
-            .get(&(*cport, *sport))
-            .expect("stream for connection");
+        let (fwd, back) = streams.get(&(*cport, *sport)).expect("stream for connection");
         // The handshake: decodes to the listed values and is what zkelect would write.
         let mut r = &fwd[..];
         let m = initial::read(&mut r).expect("captured handshake parses");
@@ -192,55 +176,28 @@ fn every_captured_handshake_and_notification() {
         let (host, port) = addr.rsplit_once(':').unwrap();
         let hp = HostPort::new(host, port.parse().unwrap());
         assert_eq!(m.addrs, vec![hp.clone()]);
-        assert_eq!(
-            initial::encode(ProtocolVersion::V1, *sid, &[hp]),
-            fwd[..fwd.len() - r.len()].to_vec()
-        );
+        assert_eq!(initial::encode(ProtocolVersion::V1, *sid, &[hp]), fwd[..fwd.len() - r.len()].to_vec());
         handshakes += 1;
         // Frames in each direction, against the table rows of that direction, in order.
         let acceptor = (*sport - 38980) as i64;
         let listed: Vec<&Row> = rows.get(n).map(|v| v.iter().collect()).unwrap_or_default();
         for (dir_bytes, from, to) in [(r, *sid, acceptor), (&back[..], acceptor, *sid)] {
-            let want: Vec<&&Row> = listed
-                .iter()
-                .filter(|x| x.from == from && x.to == to)
-                .collect();
+            let want: Vec<&&Row> = listed.iter().filter(|x| x.from == from && x.to == to).collect();
             let got = frames(dir_bytes);
             assert_eq!(got.len(), want.len(), "#{n} {from}->{to}: frame count");
             for (bytes, w) in got.iter().zip(want) {
                 let d = notification::decode(bytes).expect("captured notification decodes");
                 assert_eq!(bytes.len(), w.size);
                 assert_eq!(
-                    (
-                        d.state,
-                        d.leader,
-                        d.zxid,
-                        d.election_epoch,
-                        d.peer_epoch,
-                        d.version
-                    ),
+                    (d.state, d.leader, d.zxid, d.election_epoch, d.peer_epoch, d.version),
                     (w.state as i32, w.leader, w.zxid, w.el, w.pe, w.ver),
                     "#{n} {from}->{to}"
                 );
                 let config = d.config.as_deref().expect("version 2 carries config");
                 assert_eq!(config.len(), w.cfg_len);
-                assert_eq!(
-                    std::str::from_utf8(config).unwrap(),
-                    cfg_text,
-                    "config text is byte-exact"
-                );
-                let re = notification::encode(
-                    w.state,
-                    w.leader,
-                    w.zxid,
-                    w.el,
-                    w.pe,
-                    cfg_text.as_bytes(),
-                );
-                assert_eq!(
-                    &re, bytes,
-                    "#{n}: re-encoding reproduces the captured bytes"
-                );
+                assert_eq!(std::str::from_utf8(config).unwrap(), cfg_text, "config text is byte-exact");
+                let re = notification::encode(w.state, w.leader, w.zxid, w.el, w.pe, cfg_text.as_bytes());
+                assert_eq!(&re, bytes, "#{n}: re-encoding reproduces the captured bytes");
                 notifications += 1;
             }
         }

@@ -61,11 +61,7 @@ fn one_at_a_time_with_pauses() {
     c.start(2);
     assert_one_leader(&c, &[1, 2, 3], 3);
     // 2 joined the running ensemble through the out-of-election replies.
-    assert!(
-        c.log(2).contains("n.state:LEADING, n.leader:3"),
-        "{}",
-        c.log(2)
-    );
+    assert!(c.log(2).contains("n.state:LEADING, n.leader:3"), "{}", c.log(2));
 }
 
 #[test]
@@ -90,16 +86,11 @@ fn lonely_node_stays_looking_with_backoff() {
     let mut c = Cluster::new(3, 0, "");
     c.start(1);
     common::wait_for(T, "backoff to reach the 1600 ms ceiling", || {
-        c.log(1)
-            .contains("Notification time out: 1600 ms")
-            .then_some(())
+        c.log(1).contains("Notification time out: 1600 ms").then_some(())
     });
     let log = c.log(1);
     for step in ["400", "800", "1600"] {
-        assert!(
-            log.contains(&format!("Notification time out: {step} ms")),
-            "missing {step}"
-        );
+        assert!(log.contains(&format!("Notification time out: {step} ms")), "missing {step}");
     }
     assert!(c.last_decision(1, 0).is_none(), "a lone node never decides");
     assert_eq!(c.current_state(1).as_deref(), Some("looking"));
@@ -122,9 +113,7 @@ fn bad_config_exits_with_a_clear_error() {
 
 #[test]
 fn shipped_example_configs_load() {
-    for entry in
-        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/config")).expect("config dir")
-    {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/config")).expect("config dir") {
         let dir = entry.expect("entry").path();
         for f in std::fs::read_dir(&dir).expect("example dir") {
             let path = f.expect("file").path();

@@ -52,19 +52,9 @@ enum Class {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     Start(usize),
-    Deliver {
-        from: usize,
-        to: usize,
-        t: (i64, i64, i64, i32, i64, i64),
-    },
-    Timer {
-        node: usize,
-        generation: u64,
-    },
-    Check {
-        node: usize,
-        generation: u64,
-    },
+    Deliver { from: usize, to: usize, t: (i64, i64, i64, i32, i64, i64) },
+    Timer { node: usize, generation: u64 },
+    Check { node: usize, generation: u64 },
 }
 
 struct Node {
@@ -99,40 +89,23 @@ struct Sim {
 }
 
 fn config(voters: usize, observers: usize) -> Arc<QuorumVerifier> {
-    let mut text = String::from(
-        "tickTime=100\ninitLimit=10\nsyncLimit=5\ndataDir=/d\nstandaloneEnabled=false\n",
-    );
+    let mut text = String::from("tickTime=100\ninitLimit=10\nsyncLimit=5\ndataDir=/d\nstandaloneEnabled=false\n");
     for i in 1..=voters + observers {
         let role = if i > voters { ":observer" } else { "" };
-        text.push_str(&format!(
-            "server.{i}=127.0.0.1:{}:{}{role}\n",
-            2000 + i,
-            3000 + i
-        ));
+        text.push_str(&format!("server.{i}=127.0.0.1:{}:{}{role}\n", 2000 + i, 3000 + i));
     }
-    Arc::new(
-        QuorumPeerConfig::parse(&text, "sim")
-            .expect("config")
-            .quorum_verifier,
-    )
+    Arc::new(QuorumPeerConfig::parse(&text, "sim").expect("config").quorum_verifier)
 }
 
 impl Sim {
     fn new(seed: u64, trace: bool) -> Sim {
         let mut rng = Rng(seed);
-        let class = if seed.is_multiple_of(3) {
-            Class::Bounded
-        } else {
-            Class::Chaos
-        };
+        let class = if seed.is_multiple_of(3) { Class::Bounded } else { Class::Chaos };
         let voters = [3, 5, 7, 9][(rng.next() % 4) as usize];
         let observers = if rng.chance(0.25) { 1 } else { 0 };
         let qv = config(voters, observers);
-        let settings = FleSettings {
-            finalize_wait: 200,
-            min_notification_interval: 200,
-            max_notification_interval: 1600,
-        };
+        let settings =
+            FleSettings { finalize_wait: 200, min_notification_interval: 200, max_notification_interval: 1600 };
         let nodes = (1..=voters + observers)
             .map(|i| {
                 let init = (rng.range(0, 2) as i64, rng.range(0, 2) as i64);
@@ -189,30 +162,17 @@ impl Sim {
     }
 
     fn link_up(&self, a: usize, b: usize) -> bool {
-        !self.partitions.iter().any(|(from, until, side)| {
-            self.now >= *from && self.now < *until && side.contains(&a) != side.contains(&b)
-        })
+        !self
+            .partitions
+            .iter()
+            .any(|(from, until, side)| self.now >= *from && self.now < *until && side.contains(&a) != side.contains(&b))
     }
 
     fn transmit(&mut self, from: usize, t: ToSend) {
         let to = (t.sid - 1) as usize;
-        let payload = (
-            t.leader,
-            t.zxid,
-            t.election_epoch,
-            t.state as i32,
-            t.peer_epoch,
-            0,
-        );
+        let payload = (t.leader, t.zxid, t.election_epoch, t.state as i32, t.peer_epoch, 0);
         if to == from {
-            self.schedule(
-                self.now,
-                Ev::Deliver {
-                    from,
-                    to,
-                    t: payload,
-                },
-            );
+            self.schedule(self.now, Ev::Deliver { from, to, t: payload });
             return;
         }
         let chaos = self.class == Class::Chaos && self.now < self.heal_at;
@@ -230,25 +190,11 @@ impl Sim {
         let clock = self.link_clock.entry((from, to)).or_insert(0);
         let at = (self.now + delay).max(*clock);
         *clock = at;
-        self.schedule(
-            at,
-            Ev::Deliver {
-                from,
-                to,
-                t: payload,
-            },
-        );
+        self.schedule(at, Ev::Deliver { from, to, t: payload });
         if self.rng.chance(0.1) {
             // A re-sent lastMessageSent after a reconnect.
             let again = at + self.rng.range(0, 50);
-            self.schedule(
-                again,
-                Ev::Deliver {
-                    from,
-                    to,
-                    t: payload,
-                },
-            );
+            self.schedule(again, Ev::Deliver { from, to, t: payload });
         }
     }
 
@@ -263,13 +209,7 @@ impl Sim {
     fn arm_timer(&mut self, i: usize) {
         self.nodes[i].timer_gen += 1;
         let (generation, wait) = (self.nodes[i].timer_gen, self.nodes[i].fle.wait_ms());
-        self.schedule(
-            self.now + wait,
-            Ev::Timer {
-                node: i,
-                generation,
-            },
-        );
+        self.schedule(self.now + wait, Ev::Timer { node: i, generation });
     }
 
     fn go_looking(&mut self, i: usize) {
@@ -289,21 +229,11 @@ impl Sim {
         n.check_gen += 1;
         let generation = n.check_gen;
         if self.trace {
-            println!(
-                "{:>6} node {} decides {:?} {} round {}",
-                self.now, n.id, state, vote.id, vote.election_epoch
-            );
+            println!("{:>6} node {} decides {:?} {} round {}", self.now, n.id, state, vote.id, vote.election_epoch);
         }
-        self.decisions
-            .push((self.now, i, vote.election_epoch, vote.id, state));
+        self.decisions.push((self.now, i, vote.election_epoch, vote.id, state));
         if self.class == Class::Chaos {
-            self.schedule(
-                self.now + SYNC_WINDOW,
-                Ev::Check {
-                    node: i,
-                    generation,
-                },
-            );
+            self.schedule(self.now + SYNC_WINDOW, Ev::Check { node: i, generation });
         }
     }
 
@@ -351,19 +281,14 @@ impl Sim {
                 }
             }
             Ev::Check { node, generation } => {
-                if generation != self.nodes[node].check_gen
-                    || self.nodes[node].state == ServerState::Looking
-                {
+                if generation != self.nodes[node].check_gen || self.nodes[node].state == ServerState::Looking {
                     return true;
                 }
                 if self.session_holds(node) {
                     self.schedule(self.now + SYNC_WINDOW, Ev::Check { node, generation });
                 } else {
                     if self.trace {
-                        println!(
-                            "{:>6} node {} loses its session",
-                            self.now, self.nodes[node].id
-                        );
+                        println!("{:>6} node {} loses its session", self.now, self.nodes[node].id);
                     }
                     self.go_looking(node);
                 }
@@ -412,14 +337,8 @@ impl Sim {
     /// Everyone decided on one leader that leads.
     fn settled(&self) -> Option<i64> {
         let leader = self.nodes.first()?.current.id;
-        let ok = self
-            .nodes
-            .iter()
-            .all(|n| n.started && n.state != ServerState::Looking && n.current.id == leader)
-            && self
-                .nodes
-                .iter()
-                .any(|n| n.id == leader && n.state == ServerState::Leading);
+        let ok = self.nodes.iter().all(|n| n.started && n.state != ServerState::Looking && n.current.id == leader)
+            && self.nodes.iter().any(|n| n.id == leader && n.state == ServerState::Leading);
         ok.then_some(leader)
     }
 
@@ -455,11 +374,7 @@ fn run_seed(seed: u64, trace: bool) -> Result<usize, String> {
             break;
         }
         if sim.class == Class::Bounded {
-            if sim
-                .nodes
-                .iter()
-                .all(|x| x.state != ServerState::Looking && x.started)
-            {
+            if sim.nodes.iter().all(|x| x.state != ServerState::Looking && x.started) {
                 break;
             }
         } else if sim.now >= sim.heal_at {
@@ -471,39 +386,27 @@ fn run_seed(seed: u64, trace: bool) -> Result<usize, String> {
             }
         }
     }
-    let undecided: Vec<i64> = sim
-        .nodes
-        .iter()
-        .filter(|x| x.state == ServerState::Looking)
-        .map(|x| x.id)
-        .collect();
+    let undecided: Vec<i64> = sim.nodes.iter().filter(|x| x.state == ServerState::Looking).map(|x| x.id).collect();
     match sim.class {
         Class::Bounded => {
             if !undecided.is_empty() {
                 return Err(format!("bounded, {n} nodes: {undecided:?} never decided"));
             }
             let leaders: BTreeSet<i64> = sim.nodes.iter().map(|x| x.current.id).collect();
-            let rounds: BTreeSet<i64> =
-                sim.nodes.iter().map(|x| x.current.election_epoch).collect();
+            let rounds: BTreeSet<i64> = sim.nodes.iter().map(|x| x.current.election_epoch).collect();
             if leaders.len() != 1 || rounds.len() != 1 {
                 return Err(format!("bounded: leaders {leaders:?} in rounds {rounds:?}"));
             }
             let l = *leaders.iter().next().unwrap_or(&0);
             if l != sim.highest() {
-                return Err(format!(
-                    "bounded: elected {l}, highest (epoch, zxid, sid) is {}",
-                    sim.highest()
-                ));
+                return Err(format!("bounded: elected {l}, highest (epoch, zxid, sid) is {}", sim.highest()));
             }
             Ok(0)
         }
         Class::Chaos => {
             if sim.settled().is_none() {
-                let states: Vec<String> = sim
-                    .nodes
-                    .iter()
-                    .map(|x| format!("{}:{:?}->{}", x.id, x.state, x.current.id))
-                    .collect();
+                let states: Vec<String> =
+                    sim.nodes.iter().map(|x| format!("{}:{:?}->{}", x.id, x.state, x.current.id)).collect();
                 return Err(format!(
                     "chaos, {n} nodes: not settled 30 s after the heal at {} ms: {states:?}",
                     sim.heal_at
@@ -521,10 +424,7 @@ fn seeded_elections() {
         println!("{:?}", run_seed(seed, true));
         return;
     }
-    let seeds: u64 = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2400);
+    let seeds: u64 = std::env::var("SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(2400);
     let t0 = std::time::Instant::now();
     let mut disagreements = 0;
     let mut failures = Vec::new();
@@ -542,11 +442,6 @@ fn seeded_elections() {
         failures.is_empty(),
         "{} failing seeds (replay with SIM_SEED=<seed> cargo test --test simulation -- --nocapture):\n{}",
         failures.len(),
-        failures
-            .iter()
-            .take(10)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        failures.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
     );
 }

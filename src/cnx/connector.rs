@@ -86,12 +86,7 @@ impl Connector {
     }
 
     pub fn thread_count(&self) -> usize {
-        self.state
-            .lock()
-            .handles
-            .iter()
-            .filter(|h| !h.is_finished())
-            .count()
+        self.state.lock().handles.iter().filter(|h| !h.is_finished()).count()
     }
 }
 
@@ -128,9 +123,7 @@ pub fn initiate_connection(inner: &Arc<Inner>, sid: i64, addrs: &[HostPort]) {
         Ok(stream) => {
             let my = inner.settings.my_sid;
             if sid > my {
-                log::info!(
-                    "Have smaller server identifier, so dropping the connection: (myId:{my} --> sid:{sid})"
-                );
+                log::info!("Have smaller server identifier, so dropping the connection: (myId:{my} --> sid:{sid})");
                 drop(stream);
             } else {
                 inner.start_workers(sid, stream);
@@ -155,9 +148,7 @@ fn dial(inner: &Inner, sid: i64, addrs: &[HostPort]) -> Result<TcpStream, String
         let resolved = match (a.host.as_str(), a.port).to_socket_addrs() {
             Ok(mut it) => it.next(),
             Err(e) => {
-                last = format!(
-                    "Cannot open channel to {sid} at election address {a}: cannot resolve: {e}"
-                );
+                last = format!("Cannot open channel to {sid} at election address {a}: cannot resolve: {e}");
                 continue;
             }
         };
@@ -174,9 +165,7 @@ fn dial(inner: &Inner, sid: i64, addrs: &[HostPort]) -> Result<TcpStream, String
                     .and_then(|_| (&s).write_all(&hs));
                 match sent {
                     Ok(()) => return Ok(s),
-                    Err(e) => {
-                        last = format!("Cannot open channel to {sid} at election address {a}: {e}")
-                    }
+                    Err(e) => last = format!("Cannot open channel to {sid} at election address {a}: {e}"),
                 }
             }
             Err(e) => last = format!("Cannot open channel to {sid} at election address {a}: {e}"),

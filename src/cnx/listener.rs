@@ -12,9 +12,7 @@ use std::sync::atomic::Ordering;
 
 pub fn start(inner: &Arc<Inner>) -> std::io::Result<()> {
     let me = Arc::clone(inner);
-    inner
-        .threads
-        .spawn("QuorumPeerListener".into(), move || listener_run(&me))
+    inner.threads.spawn("QuorumPeerListener".into(), move || listener_run(&me))
 }
 
 /// Runs one handler per address and waits for them; when all gave up (not on shutdown) the node
@@ -24,28 +22,17 @@ fn listener_run(inner: &Arc<Inner>) {
     for addr in inner.settings.listen_addrs.clone() {
         let me = Arc::clone(inner);
         let a2 = addr.clone();
-        match std::thread::Builder::new()
-            .name(format!("ListenerHandler-{addr}"))
-            .spawn(move || handler_run(&me, &a2))
-        {
+        match std::thread::Builder::new().name(format!("ListenerHandler-{addr}")).spawn(move || handler_run(&me, &a2)) {
             Ok(h) => handles.push(h),
             Err(e) => log::error!("Cannot start ListenerHandler for {addr}: {e}"),
         }
     }
-    log::info!(
-        "Election port bind maximum retries is {}",
-        inner.settings.bind_retry
-    );
+    log::info!("Election port bind maximum retries is {}", inner.settings.bind_retry);
     for h in handles {
         let _ = h.join();
     }
     if !inner.is_shutdown() {
-        let addrs: Vec<String> = inner
-            .settings
-            .listen_addrs
-            .iter()
-            .map(HostPort::to_string)
-            .collect();
+        let addrs: Vec<String> = inner.settings.listen_addrs.iter().map(HostPort::to_string).collect();
         log::error!(
             "As I'm leaving the listener thread, I won't be able to participate in leader election any longer: {}",
             addrs.join("|")
@@ -95,10 +82,7 @@ fn handler_run(inner: &Arc<Inner>, addr: &HostPort) {
         if inner.is_shutdown() {
             return;
         }
-        log::info!(
-            "{} is accepting connections now, my election bind port: {addr}",
-            inner.settings.my_sid
-        );
+        log::info!("{} is accepting connections now, my election bind port: {addr}", inner.settings.my_sid);
         loop {
             match sock.accept() {
                 Ok((s, remote)) => {
@@ -107,10 +91,7 @@ fn handler_run(inner: &Arc<Inner>, addr: &HostPort) {
                     if inner.is_shutdown() {
                         return;
                     }
-                    let remote = remote
-                        .as_socket()
-                        .map(|a| a.to_string())
-                        .unwrap_or_else(|| "?".into());
+                    let remote = remote.as_socket().map(|a| a.to_string()).unwrap_or_else(|| "?".into());
                     log::info!("Received connection request from {remote}");
                     receive_connection_async(inner, stream, remote);
                 }
@@ -135,9 +116,7 @@ fn handler_run(inner: &Arc<Inner>, addr: &HostPort) {
 
 /// Sleeps `bind_retry_delay`, returning at once on halt.
 fn pause(inner: &Inner) {
-    let _ = inner
-        .shutdown_rx
-        .recv_timeout(inner.settings.bind_retry_delay);
+    let _ = inner.shutdown_rx.recv_timeout(inner.settings.bind_retry_delay);
 }
 
 /// `receiveConnectionAsync`: the handshake is read on its own thread, bounded in number.
@@ -163,10 +142,7 @@ fn receive_connection_async(inner: &Arc<Inner>, stream: TcpStream, remote: Strin
         }
     }
     let me = Arc::clone(inner);
-    let name = format!(
-        "QuorumConnectionReceiverThread-[myid={}]-{id}",
-        inner.settings.my_sid
-    );
+    let name = format!("QuorumConnectionReceiverThread-[myid={}]-{id}", inner.settings.my_sid);
     if let Err(e) = inner.threads.spawn(name, move || {
         receive_connection(&me, stream, &remote);
         me.pending.lock().remove(&id);

@@ -59,11 +59,7 @@ impl CnxSettings {
         let listen_addrs = if cfg.quorum_listen_on_all_ips {
             me.iter()
                 .map(|a| {
-                    let any = if a.host.contains(':') {
-                        "::"
-                    } else {
-                        "0.0.0.0"
-                    };
+                    let any = if a.host.contains(':') { "::" } else { "0.0.0.0" };
                     HostPort::new(any, a.port)
                 })
                 .collect()
@@ -136,11 +132,7 @@ pub struct QuorumCnxManager {
 impl QuorumCnxManager {
     pub fn new(settings: CnxSettings, view: Arc<QuorumVerifier>) -> QuorumCnxManager {
         let (tx, rx) = crossbeam_channel::bounded(0);
-        let connector = Connector::new(
-            settings.my_sid,
-            settings.pool_size,
-            settings.pool_keep_alive,
-        );
+        let connector = Connector::new(settings.my_sid, settings.pool_size, settings.pool_keep_alive);
         QuorumCnxManager {
             inner: Arc::new(Inner {
                 settings,
@@ -222,11 +214,7 @@ impl QuorumCnxManager {
 
     /// `haveDelivered`: true iff at least one per-peer queue is empty.
     pub fn have_delivered(&self) -> bool {
-        self.inner
-            .queue_send_map
-            .lock()
-            .values()
-            .any(|q| q.is_empty())
+        self.inner.queue_send_map.lock().values().any(|q| q.is_empty())
     }
 
     /// `connectedToPeer`.
@@ -235,13 +223,7 @@ impl QuorumCnxManager {
     }
 
     pub fn connected_peers(&self) -> Vec<i64> {
-        let mut v: Vec<i64> = self
-            .inner
-            .sender_worker_map
-            .lock()
-            .keys()
-            .copied()
-            .collect();
+        let mut v: Vec<i64> = self.inner.sender_worker_map.lock().keys().copied().collect();
         v.sort_unstable();
         v
     }
@@ -270,13 +252,7 @@ impl QuorumCnxManager {
 
     /// `softHalt`: finish every worker pair; queues and `lastMessageSent` stay.
     pub fn soft_halt(&self) {
-        let workers: Vec<_> = self
-            .inner
-            .sender_worker_map
-            .lock()
-            .values()
-            .cloned()
-            .collect();
+        let workers: Vec<_> = self.inner.sender_worker_map.lock().values().cloned().collect();
         for w in workers {
             w.finish(&self.inner);
         }
@@ -334,25 +310,17 @@ impl Inner {
             log::warn!("Invalid server id: {sid}");
             return;
         };
-        let addrs: Vec<HostPort> = server
-            .election_addrs()
-            .into_iter()
-            .filter(|a| !a.is_wildcard())
-            .collect();
+        let addrs: Vec<HostPort> = server.election_addrs().into_iter().filter(|a| !a.is_wildcard()).collect();
         if addrs.is_empty() {
             log::warn!("Cannot open channel to {sid}: its election address is a wildcard");
             return;
         }
         if !self.inprogress_connections.lock().insert(sid) {
-            log::debug!(
-                "Connection request to server id: {sid} is already in progress, so skipping this request"
-            );
+            log::debug!("Connection request to server id: {sid} is already in progress, so skipping this request");
             return;
         }
         let me = Arc::clone(self);
-        self.connector.submit(Box::new(move || {
-            super::connector::initiate_connection(&me, sid, &addrs)
-        }));
+        self.connector.submit(Box::new(move || super::connector::initiate_connection(&me, sid, &addrs)));
     }
 
     pub fn record_connect_error(&self, sid: i64, err: String) {
@@ -364,25 +332,12 @@ impl Inner {
 
     /// The handshake we send: V2 with every address only under `multiAddress.enabled`, else V1.
     pub fn initial_message(&self) -> Vec<u8> {
-        let version = if self.settings.multi_address {
-            ProtocolVersion::V2
-        } else {
-            ProtocolVersion::V1
-        };
-        crate::wire::initial::encode(
-            version,
-            self.settings.my_sid,
-            &self.settings.advertised_addrs,
-        )
+        let version = if self.settings.multi_address { ProtocolVersion::V2 } else { ProtocolVersion::V1 };
+        crate::wire::initial::encode(version, self.settings.my_sid, &self.settings.advertised_addrs)
     }
 
     /// `handleConnection`: the tie-break for an accepted connection whose handshake was read.
-    pub fn handle_connection(
-        self: &Arc<Self>,
-        stream: TcpStream,
-        msg: InitialMessage,
-        remote: &str,
-    ) {
+    pub fn handle_connection(self: &Arc<Self>, stream: TcpStream, msg: InitialMessage, remote: &str) {
         let my = self.settings.my_sid;
         let sid = msg.sid;
         if sid == my {
@@ -393,9 +348,7 @@ impl Inner {
         }
         if !self.view.members.contains_key(&sid) {
             // Java accepts any sid; only configured servers may take part here (CVE-2023-44981).
-            log::warn!(
-                "Refusing election connection from {remote}: server id {sid} is not in the configuration"
-            );
+            log::warn!("Refusing election connection from {remote}: server id {sid} is not in the configuration");
             return;
         }
         if sid < my {

@@ -5,7 +5,7 @@ mod connector;
 mod listener;
 mod manager;
 pub mod queue;
-mod socket;
+pub(crate) mod socket;
 mod workers;
 
 pub use manager::{CnxSettings, Message, PeerCnxStatus, QuorumCnxManager};

@@ -20,10 +20,7 @@ struct State<T> {
 impl<T> CircularBlockingQueue<T> {
     pub fn new(capacity: usize) -> Self {
         CircularBlockingQueue {
-            state: Mutex::new(State {
-                items: VecDeque::with_capacity(capacity),
-                closed: false,
-            }),
+            state: Mutex::new(State { items: VecDeque::with_capacity(capacity), closed: false }),
             cond: Condvar::new(),
             capacity: capacity.max(1),
         }

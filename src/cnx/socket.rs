@@ -19,10 +19,7 @@ pub struct DeadlineReader<'a> {
 
 impl<'a> DeadlineReader<'a> {
     pub fn new(stream: &'a TcpStream, timeout: Duration) -> Self {
-        DeadlineReader {
-            stream,
-            deadline: Instant::now() + timeout,
-        }
+        DeadlineReader { stream, deadline: Instant::now() + timeout }
     }
 }
 
@@ -30,17 +27,13 @@ impl Read for DeadlineReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "handshake deadline passed",
-            ));
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "handshake deadline passed"));
         }
         self.stream.set_read_timeout(Some(left))?;
         match (&*self.stream).read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "handshake deadline passed",
-            )),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "handshake deadline passed"))
+            }
             other => other,
         }
     }

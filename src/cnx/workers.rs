@@ -16,17 +16,8 @@ pub struct SendWorker {
 }
 
 impl SendWorker {
-    pub fn new(
-        sid: i64,
-        stream: TcpStream,
-        queue: Arc<CircularBlockingQueue<Arc<[u8]>>>,
-    ) -> std::io::Result<Self> {
-        Ok(SendWorker {
-            sid,
-            stream,
-            running: AtomicBool::new(true),
-            queue,
-        })
+    pub fn new(sid: i64, stream: TcpStream, queue: Arc<CircularBlockingQueue<Arc<[u8]>>>) -> std::io::Result<Self> {
+        Ok(SendWorker { sid, stream, running: AtomicBool::new(true), queue })
     }
 
     pub fn is_running(&self) -> bool {
@@ -42,11 +33,7 @@ impl SendWorker {
         // Unblocks the RecvWorker's read and any pending write.
         let _ = self.stream.shutdown(Shutdown::Both);
         self.queue.wake_all();
-        log::warn!(
-            "Send worker leaving thread id {} my id = {}",
-            self.sid,
-            inner.settings.my_sid
-        );
+        log::warn!("Send worker leaving thread id {} my id = {}", self.sid, inner.settings.my_sid);
         true
     }
 
@@ -62,13 +49,9 @@ impl SendWorker {
 
 pub fn spawn_pair(inner: &Arc<Inner>, w: &Arc<SendWorker>) -> std::io::Result<()> {
     let (i2, w2) = (Arc::clone(inner), Arc::clone(w));
-    inner
-        .threads
-        .spawn(format!("RecvWorker:{}", w.sid), move || recv_loop(&i2, &w2))?;
+    inner.threads.spawn(format!("RecvWorker:{}", w.sid), move || recv_loop(&i2, &w2))?;
     let (i3, w3) = (Arc::clone(inner), Arc::clone(w));
-    inner
-        .threads
-        .spawn(format!("SendWorker:{}", w.sid), move || send_loop(&i3, &w3))
+    inner.threads.spawn(format!("SendWorker:{}", w.sid), move || send_loop(&i3, &w3))
 }
 
 fn send_loop(inner: &Arc<Inner>, w: &Arc<SendWorker>) {
@@ -125,17 +108,13 @@ fn recv_loop(inner: &Arc<Inner>, w: &Arc<SendWorker>) {
                 if w.is_running() {
                     match e {
                         FrameError::InvalidLength(_) => {
-                            log::warn!(
-                                "Connection broken for id {sid}, my id = {my}: {e}, closing the connection"
-                            )
+                            log::warn!("Connection broken for id {sid}, my id = {my}: {e}, closing the connection")
                         }
                         FrameError::Io(e) => {
                             log::warn!("Connection broken for id {sid}, my id = {my}, error = {e}")
                         }
                     }
-                    log::warn!(
-                        "Interrupting SendWorker thread from RecvWorker. sid: {sid}. myId: {my}"
-                    );
+                    log::warn!("Interrupting SendWorker thread from RecvWorker. sid: {sid}. myId: {my}");
                 }
                 break;
             }

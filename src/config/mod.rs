@@ -173,16 +173,12 @@ impl QuorumPeerConfig {
             key: None,
             message: format!("serverid {first} is not a number"),
         })?;
-        let server = self
-            .quorum_verifier
-            .members
-            .get(&id)
-            .ok_or_else(|| ConfigError {
-                file: myid_file.to_string(),
-                line: Some(1),
-                key: None,
-                message: format!("My id {id} not in the peer list"),
-            })?;
+        let server = self.quorum_verifier.members.get(&id).ok_or_else(|| ConfigError {
+            file: myid_file.to_string(),
+            line: Some(1),
+            key: None,
+            message: format!("My id {id} not in the peer list"),
+        })?;
         self.peer_type = server.learner_type;
         self.my_id = id;
         Ok(())
@@ -205,8 +201,7 @@ impl QuorumPeerConfig {
             lines.insert(e.key.clone(), e.line);
         }
         let multi_address_enabled = match raw.get("multiAddress.enabled") {
-            Some(v) => parse_bool(v)
-                .map_err(|m| err(lines["multiAddress.enabled"], "multiAddress.enabled", m))?,
+            Some(v) => parse_bool(v).map_err(|m| err(lines["multiAddress.enabled"], "multiAddress.enabled", m))?,
             None => false,
         };
 
@@ -220,11 +215,7 @@ impl QuorumPeerConfig {
             client_port: None,
             client_port_address: None,
             my_id: 0,
-            quorum_verifier: QuorumVerifier {
-                version: 0,
-                members: BTreeMap::new(),
-                hierarchy: None,
-            },
+            quorum_verifier: QuorumVerifier { version: 0, members: BTreeMap::new(), hierarchy: None },
             peer_type: LearnerType::Participant,
             quorum_listen_on_all_ips: false,
             standalone_enabled: true,
@@ -266,11 +257,7 @@ impl QuorumPeerConfig {
                 "clientPortAddress" => cfg.client_port_address = Some(v.to_string()),
                 "electionAlg" => {
                     if v != "3" {
-                        return Err(err(
-                            line,
-                            k,
-                            format!("Invalid electionAlg value {v}. Only 3 is supported."),
-                        ));
+                        return Err(err(line, k, format!("Invalid electionAlg value {v}. Only 3 is supported.")));
                     }
                 }
                 "quorumListenOnAllIPs" => cfg.quorum_listen_on_all_ips = boolean(v)?,
@@ -297,18 +284,12 @@ impl QuorumPeerConfig {
                     ));
                 }
                 "multiAddress.enabled" => {}
-                "quorum.cnxn.threads.size" => {
-                    cfg.quorum_cnxn_threads_size = (num(v)? as usize).max(1)
-                }
+                "quorum.cnxn.threads.size" => cfg.quorum_cnxn_threads_size = (num(v)? as usize).max(1),
                 "cnxTimeout" => cfg.cnx_timeout_ms = num(v)?,
                 "electionPortBindRetry" => {
-                    let n: i64 = v
-                        .parse()
-                        .map_err(|_| err(line, k, format!("bad number '{v}'")))?;
+                    let n: i64 = v.parse().map_err(|_| err(line, k, format!("bad number '{v}'")))?;
                     if n < 0 {
-                        log::warn!(
-                            "{file}:{line}: electionPortBindRetry={n} is negative, using the default 3"
-                        );
+                        log::warn!("{file}:{line}: electionPortBindRetry={n} is negative, using the default 3");
                         cfg.election_port_bind_retry = 3;
                     } else {
                         cfg.election_port_bind_retry = n.min(u32::MAX as i64) as u32;
@@ -319,25 +300,14 @@ impl QuorumPeerConfig {
                     cfg.quorum_cnxn_timeout_ms = (ms > 0).then_some(ms);
                 }
                 "tcpKeepAlive" => cfg.tcp_keep_alive = boolean(v)?,
-                "fastleader.minNotificationInterval" => {
-                    cfg.min_notification_interval_ms = num(v)?.max(1)
-                }
-                "fastleader.maxNotificationInterval" => {
-                    cfg.max_notification_interval_ms = num(v)?.max(1)
-                }
+                "fastleader.minNotificationInterval" => cfg.min_notification_interval_ms = num(v)?.max(1),
+                "fastleader.maxNotificationInterval" => cfg.max_notification_interval_ms = num(v)?.max(1),
                 "4lw.commands.whitelist" => {
-                    cfg.four_letter_whitelist = v
-                        .split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect()
+                    cfg.four_letter_whitelist =
+                        v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
                 }
-                "metricsProvider.httpPort" => {
-                    cfg.metrics_http_port = Some(parse_port(v).map_err(|m| err(line, k, m))?)
-                }
-                "zkelect.onStateChange" => {
-                    cfg.on_state_change = (!v.is_empty()).then(|| PathBuf::from(v))
-                }
+                "metricsProvider.httpPort" => cfg.metrics_http_port = Some(parse_port(v).map_err(|m| err(line, k, m))?),
+                "zkelect.onStateChange" => cfg.on_state_change = (!v.is_empty()).then(|| PathBuf::from(v)),
                 "sslQuorum"
                 | "quorum.auth.enableSasl"
                 | "quorum.auth.learnerRequireSasl"
@@ -346,22 +316,16 @@ impl QuorumPeerConfig {
                         return Err(err(
                             line,
                             k,
-                            "quorum TLS/SASL is not supported by zkelect; peers must have it off"
-                                .into(),
+                            "quorum TLS/SASL is not supported by zkelect; peers must have it off".into(),
                         ));
                     }
                 }
                 _ if k.starts_with("server.") => {
                     let id = parse_id(&k["server.".len()..]).map_err(|m| err(line, k, m))?;
                     if let Some(prev) = server_lines.insert(id, line) {
-                        return Err(err(
-                            line,
-                            k,
-                            format!("duplicate server id {id} (already defined on line {prev})"),
-                        ));
+                        return Err(err(line, k, format!("duplicate server id {id} (already defined on line {prev})")));
                     }
-                    let qs = QuorumServer::parse(id, v, multi_address_enabled)
-                        .map_err(|m| err(line, k, m))?;
+                    let qs = QuorumServer::parse(id, v, multi_address_enabled).map_err(|m| err(line, k, m))?;
                     cfg.quorum_verifier.members.insert(id, qs);
                 }
                 _ if k.starts_with("group.") => {
@@ -380,9 +344,7 @@ impl QuorumPeerConfig {
                     weights.insert(sid, num(v)?);
                 }
                 _ if is_data_server_key(name) => {
-                    log::debug!(
-                        "{file}:{line}: {k} only matters to a ZooKeeper data server; accepted and ignored"
-                    );
+                    log::debug!("{file}:{line}: {k} only matters to a ZooKeeper data server; accepted and ignored");
                 }
                 _ => log::warn!("{file}:{line}: unknown configuration key {k}, ignored"),
             }
@@ -400,10 +362,7 @@ impl QuorumPeerConfig {
         cfg.data_dir = data_dir.ok_or_else(|| whole(None, "dataDir is not set".into()))?;
         cfg.data_log_dir = data_log_dir.unwrap_or_else(|| cfg.data_dir.clone());
         if cfg.client_port_address.is_some() && cfg.client_port.is_none() {
-            return Err(whole(
-                Some("clientPortAddress"),
-                "clientPortAddress is set but clientPort is not set".into(),
-            ));
+            return Err(whole(Some("clientPortAddress"), "clientPortAddress is set but clientPort is not set".into()));
         }
         if cfg.min_notification_interval_ms > cfg.max_notification_interval_ms {
             return Err(whole(
@@ -440,21 +399,12 @@ impl QuorumPeerConfig {
         cfg.init_limit = init_limit.ok_or_else(|| whole(None, "initLimit is not set".into()))?;
         cfg.sync_limit = sync_limit.ok_or_else(|| whole(None, "syncLimit is not set".into()))?;
         if cfg.init_limit == 0 || cfg.sync_limit == 0 {
-            let key = if cfg.init_limit == 0 {
-                "initLimit"
-            } else {
-                "syncLimit"
-            };
+            let key = if cfg.init_limit == 0 { "initLimit" } else { "syncLimit" };
             return Err(whole(Some(key), format!("{key} must be at least 1")));
         }
 
         if hierarchical {
-            cfg.quorum_verifier.hierarchy = Some(build_hierarchy(
-                &cfg.quorum_verifier,
-                groups,
-                weights,
-                file,
-            )?);
+            cfg.quorum_verifier.hierarchy = Some(build_hierarchy(&cfg.quorum_verifier, groups, weights, file)?);
         }
         Ok(cfg)
     }
@@ -466,8 +416,7 @@ impl QuorumPeerConfig {
 
     /// Handshake deadline (`socketTimeout`): `quorumCnxnTimeoutMs` or tickTime × syncLimit.
     pub fn socket_timeout_ms(&self) -> u64 {
-        self.quorum_cnxn_timeout_ms
-            .unwrap_or(self.tick_time * self.sync_limit as u64)
+        self.quorum_cnxn_timeout_ms.unwrap_or(self.tick_time * self.sync_limit as u64)
     }
 }
 
@@ -476,11 +425,7 @@ impl QuorumPeerConfig {
 /// on some of these, see ZK-3769 and spec §2.3).
 pub fn parse_config_text(bytes: &[u8]) -> Result<QuorumVerifier, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "config text is not UTF-8".to_string())?;
-    let mut qv = QuorumVerifier {
-        version: 0,
-        members: BTreeMap::new(),
-        hierarchy: None,
-    };
+    let mut qv = QuorumVerifier { version: 0, members: BTreeMap::new(), hierarchy: None };
     let mut groups = BTreeMap::new();
     let mut weights = BTreeMap::new();
     let mut hierarchical = false;
@@ -494,10 +439,7 @@ pub fn parse_config_text(bytes: &[u8]) -> Result<QuorumVerifier, String> {
             }
         } else if let Some(g) = k.strip_prefix("group.") {
             hierarchical = true;
-            let sids = v
-                .split(':')
-                .map(|s| parse_id(s.trim()))
-                .collect::<Result<Vec<_>, _>>()?;
+            let sids = v.split(':').map(|s| parse_id(s.trim())).collect::<Result<Vec<_>, _>>()?;
             groups.insert(parse_id(g)?, (e.line, sids));
         } else if let Some(s) = k.strip_prefix("weight.") {
             hierarchical = true;
@@ -512,8 +454,7 @@ pub fn parse_config_text(bytes: &[u8]) -> Result<QuorumVerifier, String> {
         return Err("no participants".into());
     }
     if hierarchical {
-        qv.hierarchy =
-            Some(build_hierarchy(&qv, groups, weights, "config text").map_err(|e| e.message)?);
+        qv.hierarchy = Some(build_hierarchy(&qv, groups, weights, "config text").map_err(|e| e.message)?);
     }
     Ok(qv)
 }
@@ -552,11 +493,7 @@ fn build_hierarchy(
     for (sid, gid) in &server_group {
         *group_weight.entry(*gid).or_insert(0) += weights.get(sid).copied().unwrap_or(0);
     }
-    Ok(Hierarchy {
-        server_group,
-        server_weight: weights,
-        group_weight,
-    })
+    Ok(Hierarchy { server_group, server_weight: weights, group_weight })
 }
 
 fn is_data_server_key(k: &str) -> bool {
@@ -567,9 +504,7 @@ fn parse_bool(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(format!(
-            "Invalid option {v} for this key. Choose 'true' or 'false.'"
-        )),
+        _ => Err(format!("Invalid option {v} for this key. Choose 'true' or 'false.'")),
     }
 }
 
@@ -586,8 +521,7 @@ fn parse_port(v: &str) -> Result<u16, String> {
 }
 
 fn parse_id(v: &str) -> Result<i64, String> {
-    v.parse::<i64>()
-        .map_err(|_| format!("server id '{v}' is not a number"))
+    v.parse::<i64>().map_err(|_| format!("server id '{v}' is not a number"))
 }
 
 #[cfg(test)]

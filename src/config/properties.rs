@@ -27,9 +27,7 @@ pub fn parse(text: &str) -> Vec<Entry> {
                 cur.pop();
                 logical.push_str(&cur);
                 match lines.next() {
-                    Some((_, next)) => {
-                        cur = next.trim_start_matches([' ', '\t', '\x0c']).to_string()
-                    }
+                    Some((_, next)) => cur = next.trim_start_matches([' ', '\t', '\x0c']).to_string(),
                     None => break,
                 }
             } else {
@@ -114,24 +112,10 @@ mod tests {
 
     #[test]
     fn separators_comments_and_continuations() {
-        let text =
-            "# comment\n! other\n\na=1\nb : 2\nc 3\nd=x\\\n   y\ne\\:f=4\n  g  =  spaced  \n";
+        let text = "# comment\n! other\n\na=1\nb : 2\nc 3\nd=x\\\n   y\ne\\:f=4\n  g  =  spaced  \n";
         let e = parse(text);
-        let kv: Vec<(&str, &str)> = e
-            .iter()
-            .map(|e| (e.key.as_str(), e.value.as_str()))
-            .collect();
-        assert_eq!(
-            kv,
-            vec![
-                ("a", "1"),
-                ("b", "2"),
-                ("c", "3"),
-                ("d", "xy"),
-                ("e:f", "4"),
-                ("g", "spaced")
-            ]
-        );
+        let kv: Vec<(&str, &str)> = e.iter().map(|e| (e.key.as_str(), e.value.as_str())).collect();
+        assert_eq!(kv, vec![("a", "1"), ("b", "2"), ("c", "3"), ("d", "xy"), ("e:f", "4"), ("g", "spaced")]);
         assert_eq!(e[0].line, 4);
         assert_eq!(e[3].line, 7);
         assert_eq!(e[4].line, 9);

@@ -32,16 +32,11 @@ pub struct QuorumVerifier {
 
 impl QuorumVerifier {
     pub fn voters(&self) -> impl Iterator<Item = i64> + '_ {
-        self.members
-            .values()
-            .filter(|s| s.is_participant())
-            .map(|s| s.id)
+        self.members.values().filter(|s| s.is_participant()).map(|s| s.id)
     }
 
     pub fn is_voter(&self, sid: i64) -> bool {
-        self.members
-            .get(&sid)
-            .is_some_and(QuorumServer::is_participant)
+        self.members.get(&sid).is_some_and(QuorumServer::is_participant)
     }
 
     pub fn voter_count(&self) -> usize {
@@ -69,14 +64,11 @@ impl QuorumVerifier {
                 let mut per_group: BTreeMap<i64, u64> = BTreeMap::new();
                 for sid in &acks {
                     if let Some(g) = h.server_group.get(sid) {
-                        *per_group.entry(*g).or_default() +=
-                            h.server_weight.get(sid).copied().unwrap_or(0);
+                        *per_group.entry(*g).or_default() += h.server_weight.get(sid).copied().unwrap_or(0);
                     }
                 }
-                let majority_groups = per_group
-                    .iter()
-                    .filter(|(g, w)| **w > h.group_weight.get(g).copied().unwrap_or(0) / 2)
-                    .count();
+                let majority_groups =
+                    per_group.iter().filter(|(g, w)| **w > h.group_weight.get(g).copied().unwrap_or(0) / 2).count();
                 majority_groups > h.nonzero_groups() / 2
             }
         }
@@ -137,21 +129,14 @@ mod tests {
     use crate::config::server::QuorumServer;
 
     fn servers(spec: &[(i64, &str)]) -> BTreeMap<i64, QuorumServer> {
-        spec.iter()
-            .map(|(id, v)| (*id, QuorumServer::parse(*id, v, false).unwrap()))
-            .collect()
+        spec.iter().map(|(id, v)| (*id, QuorumServer::parse(*id, v, false).unwrap())).collect()
     }
 
     #[test]
     fn majority() {
         let qv = QuorumVerifier {
             version: 0,
-            members: servers(&[
-                (1, "h:1:2"),
-                (2, "h:3:4"),
-                (3, "h:5:6"),
-                (4, "h:7:8:observer"),
-            ]),
+            members: servers(&[(1, "h:1:2"), (2, "h:3:4"), (3, "h:5:6"), (4, "h:7:8:observer")]),
             hierarchy: None,
         };
         assert!(!qv.contains_quorum([1]));

@@ -27,10 +27,7 @@ pub struct HostPort {
 
 impl HostPort {
     pub fn new(host: impl Into<String>, port: u16) -> Self {
-        HostPort {
-            host: host.into(),
-            port,
-        }
+        HostPort { host: host.into(), port }
     }
 
     /// `0.0.0.0`, `::` and friends: never dialled, never advertised as a dial-back target (ZK-2164).
@@ -47,11 +44,7 @@ impl fmt::Display for HostPort {
 }
 
 pub fn delimited_host(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
+    if host.contains(':') { format!("[{host}]") } else { host.to_string() }
 }
 
 /// One address set entry of a `server.N` line: `host:quorumPort:electionPort`.
@@ -117,10 +110,7 @@ impl QuorumServer {
         for part in addr_parts {
             let fields = split_host_and_port(part.trim())?;
             if fields.len() == 2 {
-                return Err(format!(
-                    "missing election port in '{}' (server.{id})",
-                    part.trim()
-                ));
+                return Err(format!("missing election port in '{}' (server.{id})", part.trim()));
             }
             if fields.len() != 3 && fields.len() != 4 {
                 return Err(form_error());
@@ -148,35 +138,20 @@ impl QuorumServer {
                 return Err("Multiple addresses should have similar roles".to_string());
             }
             role = Some(this_role);
-            addrs.push(ServerAddress {
-                host,
-                quorum_port,
-                election_port,
-            });
+            addrs.push(ServerAddress { host, quorum_port, election_port });
         }
         let client_addr = match parts.get(1) {
             None => None,
             Some(c) => {
                 let fields = split_host_and_port(c.trim())?;
                 match fields.len() {
-                    1 => Some(HostPort::new(
-                        "0.0.0.0",
-                        parse_port(&fields[0], "client port")?,
-                    )),
-                    2 => Some(HostPort::new(
-                        fields[0].trim(),
-                        parse_port(&fields[1], "client port")?,
-                    )),
+                    1 => Some(HostPort::new("0.0.0.0", parse_port(&fields[0], "client port")?)),
+                    2 => Some(HostPort::new(fields[0].trim(), parse_port(&fields[1], "client port")?)),
                     _ => return Err(form_error()),
                 }
             }
         };
-        Ok(QuorumServer {
-            id,
-            addrs,
-            learner_type: role.unwrap_or(LearnerType::Participant),
-            client_addr,
-        })
+        Ok(QuorumServer { id, addrs, learner_type: role.unwrap_or(LearnerType::Participant), client_addr })
     }
 }
 
@@ -188,14 +163,7 @@ impl fmt::Display for QuorumServer {
         addrs.sort_by(|a, b| a.host.cmp(&b.host));
         let joined: Vec<String> = addrs
             .iter()
-            .map(|a| {
-                format!(
-                    "{}:{}:{}",
-                    delimited_host(&a.host),
-                    a.quorum_port,
-                    a.election_port
-                )
-            })
+            .map(|a| format!("{}:{}:{}", delimited_host(&a.host), a.quorum_port, a.election_port))
             .collect();
         write!(f, "{}:{}", joined.join("|"), self.learner_type.as_str())?;
         if let Some(c) = &self.client_addr {
@@ -209,18 +177,14 @@ impl fmt::Display for QuorumServer {
 /// `["::1", "2888", "3888"]`.
 pub fn split_host_and_port(s: &str) -> Result<Vec<String>, String> {
     if let Some(rest) = s.strip_prefix('[') {
-        let close = rest
-            .find(']')
-            .ok_or_else(|| format!("{s} starts with '[' but has no matching ']'"))?;
+        let close = rest.find(']').ok_or_else(|| format!("{s} starts with '[' but has no matching ']'"))?;
         let host = &rest[..close];
         let after = &rest[close + 1..];
         let mut out = vec![host.to_string()];
         if after.is_empty() {
             return Ok(out);
         }
-        let tail = after
-            .strip_prefix(':')
-            .ok_or_else(|| format!("{s} does not have ':' after ']'"))?;
+        let tail = after.strip_prefix(':').ok_or_else(|| format!("{s} does not have ':' after ']'"))?;
         out.extend(tail.split(':').map(str::to_string));
         Ok(out)
     } else {
@@ -260,51 +224,19 @@ mod tests {
 
     #[test]
     fn multi_address() {
-        assert!(
-            QuorumServer::parse(1, "a:1:2|b:1:2", false)
-                .unwrap_err()
-                .contains("Multiple address")
-        );
+        assert!(QuorumServer::parse(1, "a:1:2|b:1:2", false).unwrap_err().contains("Multiple address"));
         let s = QuorumServer::parse(1, "b:1:2|a:1:2", true).unwrap();
         assert_eq!(s.to_string(), "a:1:2|b:1:2:participant");
-        assert!(
-            QuorumServer::parse(1, "b:1:2:observer|a:1:2", true)
-                .unwrap_err()
-                .contains("similar roles")
-        );
+        assert!(QuorumServer::parse(1, "b:1:2:observer|a:1:2", true).unwrap_err().contains("similar roles"));
     }
 
     #[test]
     fn errors() {
-        assert!(
-            QuorumServer::parse(1, "h:1", false)
-                .unwrap_err()
-                .contains("missing election port")
-        );
-        assert!(
-            QuorumServer::parse(1, "h:1:1", false)
-                .unwrap_err()
-                .contains("must be different")
-        );
-        assert!(
-            QuorumServer::parse(1, "h:1:70000", false)
-                .unwrap_err()
-                .contains("out of range")
-        );
-        assert!(
-            QuorumServer::parse(1, "h:x:2", false)
-                .unwrap_err()
-                .contains("not a number")
-        );
-        assert!(
-            QuorumServer::parse(1, "h:1:2:boss", false)
-                .unwrap_err()
-                .contains("Unrecognised peertype")
-        );
-        assert!(
-            QuorumServer::parse(1, "h:1:2;a;b", false)
-                .unwrap_err()
-                .contains("does not have the form")
-        );
+        assert!(QuorumServer::parse(1, "h:1", false).unwrap_err().contains("missing election port"));
+        assert!(QuorumServer::parse(1, "h:1:1", false).unwrap_err().contains("must be different"));
+        assert!(QuorumServer::parse(1, "h:1:70000", false).unwrap_err().contains("out of range"));
+        assert!(QuorumServer::parse(1, "h:x:2", false).unwrap_err().contains("not a number"));
+        assert!(QuorumServer::parse(1, "h:1:2:boss", false).unwrap_err().contains("Unrecognised peertype"));
+        assert!(QuorumServer::parse(1, "h:1:2;a;b", false).unwrap_err().contains("does not have the form"));
     }
 }

@@ -6,26 +6,18 @@ fn parse(extra: &str) -> Result<QuorumPeerConfig, ConfigError> {
     QuorumPeerConfig::parse(&format!("{BASE}{extra}"), "zoo.cfg")
 }
 
-const THREE: &str =
-    "server.1=127.0.0.1:2881:3881\nserver.2=127.0.0.1:2882:3882\nserver.3=127.0.0.1:2883:3883\n";
+const THREE: &str = "server.1=127.0.0.1:2881:3881\nserver.2=127.0.0.1:2882:3882\nserver.3=127.0.0.1:2883:3883\n";
 
 #[test]
 fn golden_java_config_loads() {
     let text = include_str!("../../tests/golden/node1.zoo.cfg");
-    let mut cfg =
-        QuorumPeerConfig::parse(text, "node1.zoo.cfg").expect("Java-written zoo.cfg must load");
+    let mut cfg = QuorumPeerConfig::parse(text, "node1.zoo.cfg").expect("Java-written zoo.cfg must load");
     cfg.set_my_id("1\n", "myid").unwrap();
     assert_eq!(cfg.tick_time, 2000);
     assert_eq!((cfg.init_limit, cfg.sync_limit), (10, 5));
     assert_eq!(cfg.client_port, Some(21911));
-    assert_eq!(
-        cfg.four_letter_whitelist,
-        vec!["srvr", "mntr", "stat", "ruok"]
-    );
-    assert_eq!(
-        cfg.me().unwrap().addrs[0].election(),
-        HostPort::new("127.0.0.1", 38981)
-    );
+    assert_eq!(cfg.four_letter_whitelist, vec!["srvr", "mntr", "stat", "ruok"]);
+    assert_eq!(cfg.me().unwrap().addrs[0].election(), HostPort::new("127.0.0.1", 38981));
     assert_eq!(cfg.socket_timeout_ms(), 10_000);
     assert_eq!(
         cfg.quorum_verifier.config_text(),
@@ -40,13 +32,7 @@ fn defaults_and_system_property_keys() {
     assert_eq!(cfg.cnx_timeout_ms, 5000);
     assert_eq!(cfg.election_port_bind_retry, 3);
     assert_eq!(cfg.quorum_cnxn_threads_size, 20);
-    assert_eq!(
-        (
-            cfg.min_notification_interval_ms,
-            cfg.max_notification_interval_ms
-        ),
-        (200, 60_000)
-    );
+    assert_eq!((cfg.min_notification_interval_ms, cfg.max_notification_interval_ms), (200, 60_000));
     assert!(!cfg.tcp_keep_alive && !cfg.multi_address_enabled);
     assert_eq!(cfg.four_letter_whitelist, vec!["srvr"]);
 
@@ -61,13 +47,7 @@ fn defaults_and_system_property_keys() {
     assert_eq!(cfg.socket_timeout_ms(), 1500);
     assert!(cfg.tcp_keep_alive);
     assert_eq!(cfg.quorum_cnxn_threads_size, 4);
-    assert_eq!(
-        (
-            cfg.min_notification_interval_ms,
-            cfg.max_notification_interval_ms
-        ),
-        (50, 800)
-    );
+    assert_eq!((cfg.min_notification_interval_ms, cfg.max_notification_interval_ms), (50, 800));
 }
 
 #[test]
@@ -79,21 +59,14 @@ fn ipv6_multi_address_observer_hierarchy() {
     )
     .unwrap();
     assert_eq!(cfg.quorum_verifier.members[&1].addrs.len(), 2);
-    assert_eq!(
-        cfg.quorum_verifier.members[&4].learner_type,
-        LearnerType::Observer
-    );
+    assert_eq!(cfg.quorum_verifier.members[&4].learner_type, LearnerType::Observer);
     let h = cfg.quorum_verifier.hierarchy.as_ref().unwrap();
     assert_eq!(h.server_weight[&1], 1);
     assert_eq!(cfg.quorum_verifier.weight(3), 0);
     // group 2 weighs 0, so only group 1 counts: {1,2} hold it, {1} does not.
     assert!(cfg.quorum_verifier.contains_quorum([1, 2]));
     assert!(!cfg.quorum_verifier.contains_quorum([1, 3]));
-    assert!(
-        cfg.quorum_verifier
-            .config_text()
-            .contains("group.1=1:2\ngroup.2=3\nweight.1=1\nweight.2=1\nweight.3=0\n")
-    );
+    assert!(cfg.quorum_verifier.config_text().contains("group.1=1:2\ngroup.2=3\nweight.1=1\nweight.2=1\nweight.3=0\n"));
 }
 
 /// Every bad configuration gives one exact error naming file, line and key.
@@ -108,63 +81,30 @@ fn error_table() {
             "server.1=h:1:2\nserver.01=h:3:4\n",
             "zoo.cfg:6: server.01: duplicate server id 1 (already defined on line 5)",
         ),
-        (
-            "server.1=h:2888\nserver.2=h:3:4\n",
-            "zoo.cfg:5: server.1: missing election port in 'h:2888' (server.1)",
-        ),
-        (
-            "server.1=h:1:99999\n",
-            "zoo.cfg:5: server.1: election port 99999 is out of range 0..65535",
-        ),
-        (
-            "server.x=h:1:2\n",
-            "zoo.cfg:5: server.x: server id 'x' is not a number",
-        ),
-        (
-            "electionAlg=1\n",
-            "zoo.cfg:5: electionAlg: Invalid electionAlg value 1. Only 3 is supported.",
-        ),
-        (
-            "clientPort=abc\n",
-            "zoo.cfg:5: clientPort: bad number 'abc'",
-        ),
-        (
-            "clientPort=70000\n",
-            "zoo.cfg:5: clientPort: port 70000 is out of range 0..65535",
-        ),
-        (
-            "tcpKeepAlive=yes\n",
-            "zoo.cfg:5: tcpKeepAlive: Invalid option yes for this key. Choose 'true' or 'false.'",
-        ),
+        ("server.1=h:2888\nserver.2=h:3:4\n", "zoo.cfg:5: server.1: missing election port in 'h:2888' (server.1)"),
+        ("server.1=h:1:99999\n", "zoo.cfg:5: server.1: election port 99999 is out of range 0..65535"),
+        ("server.x=h:1:2\n", "zoo.cfg:5: server.x: server id 'x' is not a number"),
+        ("electionAlg=1\n", "zoo.cfg:5: electionAlg: Invalid electionAlg value 1. Only 3 is supported."),
+        ("clientPort=abc\n", "zoo.cfg:5: clientPort: bad number 'abc'"),
+        ("clientPort=70000\n", "zoo.cfg:5: clientPort: port 70000 is out of range 0..65535"),
+        ("tcpKeepAlive=yes\n", "zoo.cfg:5: tcpKeepAlive: Invalid option yes for this key. Choose 'true' or 'false.'"),
         ("cnxTimeout=-5\n", "zoo.cfg:5: cnxTimeout: bad number '-5'"),
         (
             "server.1=h:1:2|g:1:2\n",
             "zoo.cfg:5: server.1: Multiple address feature is disabled, but multiple addresses were specified for sid 1",
         ),
-        (
-            "server.1=h:1:2:leader\n",
-            "zoo.cfg:5: server.1: Unrecognised peertype: leader",
-        ),
+        ("server.1=h:1:2:leader\n", "zoo.cfg:5: server.1: Unrecognised peertype: leader"),
         (
             "server.1=h:7:7\n",
             "zoo.cfg:5: server.1: Client and election port must be different! Please update the configuration file on server.1",
         ),
-        (
-            "server.1=h:1:2:observer\n",
-            "zoo.cfg: Observers w/o participants is an invalid configuration",
-        ),
-        (
-            "",
-            "zoo.cfg: no server.N lines: zkelect needs an ensemble to elect a leader",
-        ),
+        ("server.1=h:1:2:observer\n", "zoo.cfg: Observers w/o participants is an invalid configuration"),
+        ("", "zoo.cfg: no server.N lines: zkelect needs an ensemble to elect a leader"),
         (
             "sslQuorum=true\n",
             "zoo.cfg:5: sslQuorum: quorum TLS/SASL is not supported by zkelect; peers must have it off",
         ),
-        (
-            "server.1=h:1:2\nserver.2=h:3:4\ngroup.1=1\n",
-            "zoo.cfg: server.2: Server 2 is not in a group",
-        ),
+        ("server.1=h:1:2\nserver.2=h:3:4\ngroup.1=1\n", "zoo.cfg: server.2: Server 2 is not in a group"),
         (
             "server.1=h:1:2\nserver.2=h:3:4\ngroup.1=1:2\ngroup.2=2\n",
             "zoo.cfg:8: group.2: Server 2 is in multiple groups (1 and 2)",
@@ -174,30 +114,19 @@ fn error_table() {
         let got = parse(extra).map(|_| ()).unwrap_err().to_string();
         assert_eq!(&got, want, "for input {extra:?}");
     }
-    let no_limits =
-        QuorumPeerConfig::parse(&format!("dataDir=/d\n{THREE}"), "zoo.cfg").unwrap_err();
+    let no_limits = QuorumPeerConfig::parse(&format!("dataDir=/d\n{THREE}"), "zoo.cfg").unwrap_err();
     assert_eq!(no_limits.to_string(), "zoo.cfg: initLimit is not set");
-    let no_dir = QuorumPeerConfig::parse(&format!("initLimit=1\nsyncLimit=1\n{THREE}"), "zoo.cfg")
-        .unwrap_err();
+    let no_dir = QuorumPeerConfig::parse(&format!("initLimit=1\nsyncLimit=1\n{THREE}"), "zoo.cfg").unwrap_err();
     assert_eq!(no_dir.to_string(), "zoo.cfg: dataDir is not set");
     let tick0 = parse(&format!("{THREE}tickTime=0\n")).unwrap_err();
-    assert_eq!(
-        tick0.to_string(),
-        "zoo.cfg:8: tickTime: tickTime is not set"
-    );
+    assert_eq!(tick0.to_string(), "zoo.cfg:8: tickTime: tickTime is not set");
 }
 
 #[test]
 fn myid_errors() {
     let mut cfg = parse(THREE).unwrap();
-    assert_eq!(
-        cfg.set_my_id("7\n", "d/myid").unwrap_err().to_string(),
-        "d/myid:1: My id 7 not in the peer list"
-    );
-    assert_eq!(
-        cfg.set_my_id("one", "d/myid").unwrap_err().to_string(),
-        "d/myid:1: serverid one is not a number"
-    );
+    assert_eq!(cfg.set_my_id("7\n", "d/myid").unwrap_err().to_string(), "d/myid:1: My id 7 not in the peer list");
+    assert_eq!(cfg.set_my_id("one", "d/myid").unwrap_err().to_string(), "d/myid:1: serverid one is not a number");
     cfg.set_my_id("2", "d/myid").unwrap();
     assert_eq!(cfg.my_id, 2);
 }
@@ -207,14 +136,8 @@ fn load_reports_missing_myid() {
     let dir = std::env::temp_dir().join(format!("zkelect-cfg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg_path = dir.join("zoo.cfg");
-    std::fs::write(
-        &cfg_path,
-        format!(
-            "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir={}\n{THREE}",
-            dir.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg_path, format!("tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir={}\n{THREE}", dir.display()))
+        .unwrap();
     let e = QuorumPeerConfig::load(&cfg_path).unwrap_err();
     assert_eq!(e.message, "myid file is missing");
     std::fs::write(dir.join("myid"), "3\n").unwrap();
@@ -228,12 +151,7 @@ fn received_config_text() {
     let text = cfg.quorum_verifier.config_text();
     let back = parse_config_text(text.as_bytes()).unwrap();
     assert!(back.same_membership(&cfg.quorum_verifier));
-    assert_eq!(
-        parse_config_text(b"server.1=h:1:2\nversion=1a")
-            .unwrap()
-            .version,
-        0x1a
-    );
+    assert_eq!(parse_config_text(b"server.1=h:1:2\nversion=1a").unwrap().version, 0x1a);
     for bad in [
         &b"my very invalid config string"[..],
         b"server.x=h:1:2\nversion=0",
@@ -243,10 +161,6 @@ fn received_config_text() {
         b"\xff\xfe",
         b"",
     ] {
-        assert!(
-            parse_config_text(bad).is_err(),
-            "{:?}",
-            String::from_utf8_lossy(bad)
-        );
+        assert!(parse_config_text(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
     }
 }

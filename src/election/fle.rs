@@ -18,11 +18,7 @@ pub struct FleSettings {
 
 impl Default for FleSettings {
     fn default() -> Self {
-        FleSettings {
-            finalize_wait: 200,
-            min_notification_interval: 200,
-            max_notification_interval: 60_000,
-        }
+        FleSettings { finalize_wait: 200, min_notification_interval: 200, max_notification_interval: 60_000 }
     }
 }
 
@@ -97,12 +93,7 @@ impl FastLeaderElection {
 
     /// `getVote`: the current proposal, as a LOOKING vote of this round.
     pub fn proposal(&self) -> Vote {
-        Vote::new(
-            self.proposal.0,
-            self.proposal.1,
-            self.logicalclock,
-            self.proposal.2,
-        )
+        Vote::new(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2)
     }
 
     /// How long the driver waits for the next notification before calling [`on_timeout`](Self::on_timeout).
@@ -116,22 +107,14 @@ impl FastLeaderElection {
     /// Steps 1–2 of `lookForLeader`: a new round with our initial vote, sent to every voter.
     /// `zxid`/`epoch` are our last zxid and currentEpoch (ignored for observers).
     pub fn start(&mut self, zxid: i64, epoch: i64, out: &mut Vec<Action>) {
-        self.init = if self.is_participant() {
-            (self.my_id, zxid, epoch)
-        } else {
-            (i64::MIN, i64::MIN, i64::MIN)
-        };
+        self.init = if self.is_participant() { (self.my_id, zxid, epoch) } else { (i64::MIN, i64::MIN, i64::MIN) };
         self.recvset.clear();
         self.outofelection.clear();
         self.not_timeout = self.settings.min_notification_interval;
         self.logicalclock += 1;
         self.proposal = self.init;
         self.phase = Phase::Looking;
-        log::info!(
-            "New election. My id = {}, proposed zxid=0x{:x}",
-            self.my_id,
-            self.proposal.1
-        );
+        log::info!("New election. My id = {}, proposed zxid=0x{:x}", self.my_id, self.proposal.1);
         self.send_notifications(out);
     }
 
@@ -172,20 +155,16 @@ impl FastLeaderElection {
     pub fn on_timeout(&mut self, have_delivered: bool, out: &mut Vec<Action>) -> Option<Decision> {
         match self.phase {
             Phase::Idle => None,
-            Phase::Finalizing => Some(self.decide(
-                self.proposal.0,
-                self.proposal.1,
-                self.logicalclock,
-                self.proposal.2,
-            )),
+            Phase::Finalizing => {
+                Some(self.decide(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2))
+            }
             Phase::Looking => {
                 if have_delivered {
                     self.send_notifications(out);
                 } else {
                     out.push(Action::ConnectAll);
                 }
-                self.not_timeout =
-                    (self.not_timeout * 2).min(self.settings.max_notification_interval);
+                self.not_timeout = (self.not_timeout * 2).min(self.settings.max_notification_interval);
                 log::info!("Notification time out: {} ms", self.not_timeout);
                 None
             }
@@ -198,19 +177,11 @@ impl FastLeaderElection {
             return None;
         }
         if !self.qv.is_voter(n.sid) {
-            log::warn!(
-                "Ignoring notification for sid {} from non-quorum member sid {}",
-                n.leader,
-                n.sid
-            );
+            log::warn!("Ignoring notification for sid {} from non-quorum member sid {}", n.leader, n.sid);
             return None;
         }
         if !self.qv.is_voter(n.leader) {
-            log::warn!(
-                "Ignoring notification for non-cluster member sid {} from sid {}",
-                n.leader,
-                n.sid
-            );
+            log::warn!("Ignoring notification for non-cluster member sid {} from sid {}", n.leader, n.sid);
             return None;
         }
         if self.phase == Phase::Finalizing {
@@ -220,17 +191,9 @@ impl FastLeaderElection {
                 self.phase = Phase::Looking;
             } else {
                 if n.state == ServerState::Looking && n.election_epoch == self.logicalclock {
-                    self.recvset.insert(
-                        n.sid,
-                        Vote::new(n.leader, n.zxid, n.election_epoch, n.peer_epoch),
-                    );
+                    self.recvset.insert(n.sid, Vote::new(n.leader, n.zxid, n.election_epoch, n.peer_epoch));
                     if self.all_voters_agree() {
-                        return Some(self.decide(
-                            self.proposal.0,
-                            self.proposal.1,
-                            self.logicalclock,
-                            self.proposal.2,
-                        ));
+                        return Some(self.decide(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2));
                     }
                 }
                 return None;
@@ -242,9 +205,7 @@ impl FastLeaderElection {
                 log::debug!("Notification from observer: {}", n.sid);
                 None
             }
-            ServerState::Following | ServerState::Leading => {
-                self.received_following_notification(n)
-            }
+            ServerState::Following | ServerState::Leading => self.received_following_notification(n),
         }
     }
 
@@ -261,11 +222,7 @@ impl FastLeaderElection {
         if n.election_epoch > self.logicalclock {
             self.logicalclock = n.election_epoch;
             self.recvset.clear();
-            self.proposal = if total_order_predicate(&self.qv, theirs, self.init) {
-                theirs
-            } else {
-                self.init
-            };
+            self.proposal = if total_order_predicate(&self.qv, theirs, self.init) { theirs } else { self.init };
             self.send_notifications(out);
         } else if n.election_epoch < self.logicalclock {
             log::debug!(
@@ -278,18 +235,10 @@ impl FastLeaderElection {
             self.proposal = theirs;
             self.send_notifications(out);
         }
-        self.recvset.insert(
-            n.sid,
-            Vote::new(n.leader, n.zxid, n.election_epoch, n.peer_epoch),
-        );
+        self.recvset.insert(n.sid, Vote::new(n.leader, n.zxid, n.election_epoch, n.peer_epoch));
         if has_quorum(&self.qv, &self.recvset, &self.proposal()) {
             if self.all_voters_agree() {
-                return Some(self.decide(
-                    self.proposal.0,
-                    self.proposal.1,
-                    self.logicalclock,
-                    self.proposal.2,
-                ));
+                return Some(self.decide(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2));
             }
             self.phase = Phase::Finalizing;
         }
@@ -301,9 +250,7 @@ impl FastLeaderElection {
     /// ours and no better vote exists anywhere: the `finalizeWait` that waits for one is pointless.
     fn all_voters_agree(&self) -> bool {
         let target = self.proposal();
-        self.qv
-            .voters()
-            .all(|sid| self.recvset.get(&sid).is_some_and(|v| target.matches(v)))
+        self.qv.voters().all(|sid| self.recvset.get(&sid).is_some_and(|v| target.matches(v)))
     }
 
     /// `receivedFollowingNotification`: a FOLLOWING/LEADING vote, in this round or out of election.
@@ -322,13 +269,7 @@ impl FastLeaderElection {
                 },
             );
             if has_quorum(&self.qv, &self.recvset, &v)
-                && check_leader(
-                    &self.recvset,
-                    n.leader,
-                    n.election_epoch,
-                    self.my_id,
-                    self.logicalclock,
-                )
+                && check_leader(&self.recvset, n.leader, n.election_epoch, self.my_id, self.logicalclock)
             {
                 return Some(self.decide(n.leader, n.zxid, n.election_epoch, n.peer_epoch));
             }
@@ -336,13 +277,7 @@ impl FastLeaderElection {
         // Out of election: how a latecomer joins an established ensemble.
         self.outofelection.insert(n.sid, v);
         if has_quorum(&self.qv, &self.outofelection, &v)
-            && check_leader(
-                &self.outofelection,
-                n.leader,
-                n.election_epoch,
-                self.my_id,
-                self.logicalclock,
-            )
+            && check_leader(&self.outofelection, n.leader, n.election_epoch, self.my_id, self.logicalclock)
         {
             self.logicalclock = n.election_epoch;
             return Some(self.decide(n.leader, n.zxid, n.election_epoch, n.peer_epoch));
@@ -361,16 +296,6 @@ impl FastLeaderElection {
         self.phase = Phase::Idle;
         self.recvset.clear();
         self.outofelection.clear();
-        Decision {
-            vote: Vote {
-                version: 0,
-                id: leader,
-                zxid,
-                election_epoch,
-                peer_epoch,
-                state,
-            },
-            state,
-        }
+        Decision { vote: Vote { version: 0, id: leader, zxid, election_epoch, peer_epoch, state }, state }
     }
 }

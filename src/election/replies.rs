@@ -64,22 +64,18 @@ pub fn receive(
     };
     if view.state == ServerState::Looking {
         // A LOOKING voter behind us in rounds gets our proposal so it catches up.
-        let reply = (ackstate == ServerState::Looking && n.election_epoch < view.logicalclock)
-            .then(|| {
-                let p = view.proposal;
-                ToSend {
-                    leader: p.id,
-                    zxid: p.zxid,
-                    election_epoch: view.logicalclock,
-                    state: view.state,
-                    sid,
-                    peer_epoch: p.peer_epoch,
-                }
-            });
-        Receipt {
-            forward: Some(n),
-            reply,
-        }
+        let reply = (ackstate == ServerState::Looking && n.election_epoch < view.logicalclock).then(|| {
+            let p = view.proposal;
+            ToSend {
+                leader: p.id,
+                zxid: p.zxid,
+                election_epoch: view.logicalclock,
+                state: view.state,
+                sid,
+                peer_epoch: p.peer_epoch,
+            }
+        });
+        Receipt { forward: Some(n), reply }
     } else if ackstate == ServerState::Looking {
         // We are settled: tell a LOOKING voter whom we follow (how a restarted node finds the leader).
         let c = view.current_vote;

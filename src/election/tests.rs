@@ -7,21 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 fn qv(servers: &str) -> Arc<crate::config::QuorumVerifier> {
-    let text = format!(
-        "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir=/d\nstandaloneEnabled=false\n{servers}"
-    );
-    Arc::new(
-        QuorumPeerConfig::parse(&text, "t")
-            .expect("config")
-            .quorum_verifier,
-    )
+    let text = format!("tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir=/d\nstandaloneEnabled=false\n{servers}");
+    Arc::new(QuorumPeerConfig::parse(&text, "t").expect("config").quorum_verifier)
 }
 
 fn maj(ids: &[i64]) -> Arc<crate::config::QuorumVerifier> {
-    qv(&ids
-        .iter()
-        .map(|i| format!("server.{i}=127.0.0.1:{}:{}\n", 2000 + i, 3000 + i))
-        .collect::<String>())
+    qv(&ids.iter().map(|i| format!("server.{i}=127.0.0.1:{}:{}\n", 2000 + i, 3000 + i)).collect::<String>())
 }
 
 fn n(
@@ -32,29 +23,11 @@ fn n(
     round: i64,
     peer_epoch: i64,
 ) -> Notification {
-    Notification {
-        version: 2,
-        leader,
-        zxid,
-        election_epoch: round,
-        state,
-        sid,
-        peer_epoch,
-        config_version: Some(0),
-    }
+    Notification { version: 2, leader, zxid, election_epoch: round, state, sid, peer_epoch, config_version: Some(0) }
 }
 
 fn sends(actions: &[Action]) -> Vec<ToSend> {
-    actions
-        .iter()
-        .filter_map(|a| {
-            if let Action::Send(t) = a {
-                Some(*t)
-            } else {
-                None
-            }
-        })
-        .collect()
+    actions.iter().filter_map(|a| if let Action::Send(t) = a { Some(*t) } else { None }).collect()
 }
 
 /// FLEPredicateTest.testPredicate.
@@ -65,37 +38,18 @@ fn predicate() {
     assert!(total_order_predicate(&q, (0, 0, 1), (1, 0, 0)));
     assert!(total_order_predicate(&q, (0, 1, 0), (1, 0, 0)));
     assert!(total_order_predicate(&q, (1, 1, 0), (0, 1, 0)));
-    assert!(
-        !total_order_predicate(&q, (1, 1, 0), (1, 1, 0)),
-        "equal is not better"
-    );
+    assert!(!total_order_predicate(&q, (1, 1, 0), (1, 1, 0)), "equal is not better");
 }
 
 /// Vote.equals across versions (FLEOutOfElectionTest.testElectionWIthDifferentVersion).
 #[test]
 fn vote_equality_across_versions() {
-    let v = |version, id, zxid, ee, pe, state| Vote {
-        version,
-        id,
-        zxid,
-        election_epoch: ee,
-        peer_epoch: pe,
-        state,
-    };
+    let v = |version, id, zxid, ee, pe, state| Vote { version, id, zxid, election_epoch: ee, peer_epoch: pe, state };
     let target = v(0, 4, 0, 1, 2, Following);
-    assert!(
-        target.matches(&v(1, 4, 9, 7, 1, Following)),
-        "one versioned side: only the id counts"
-    );
-    assert!(
-        target.matches(&v(0, 4, 9, 7, 2, Leading)),
-        "same version class: id and peerEpoch"
-    );
+    assert!(target.matches(&v(1, 4, 9, 7, 1, Following)), "one versioned side: only the id counts");
+    assert!(target.matches(&v(0, 4, 9, 7, 2, Leading)), "same version class: id and peerEpoch");
     assert!(!target.matches(&v(0, 4, 0, 1, 3, Following)));
-    assert!(
-        !v(0, 4, 0, 1, 2, Looking).matches(&v(0, 4, 0, 2, 2, Following)),
-        "LOOKING compares rounds"
-    );
+    assert!(!v(0, 4, 0, 1, 2, Looking).matches(&v(0, 4, 0, 2, 2, Following)), "LOOKING compares rounds");
 }
 
 /// FLEOutOfElectionTest: quorum and checkLeader over out-of-election votes.
@@ -103,14 +57,7 @@ fn vote_equality_across_versions() {
 fn out_of_election_votes() {
     let q = maj(&[0, 1, 2, 3, 4]);
     let mut votes = HashMap::new();
-    let v = |version, id, zxid, ee, pe, state| Vote {
-        version,
-        id,
-        zxid,
-        election_epoch: ee,
-        peer_epoch: pe,
-        state,
-    };
+    let v = |version, id, zxid, ee, pe, state| Vote { version, id, zxid, election_epoch: ee, peer_epoch: pe, state };
     // testIgnoringZxidElectionEpoch
     votes.insert(0, v(2, 4, 1, 1, 1, Following));
     votes.insert(1, v(2, 4, 2, 1, 1, Following));
@@ -132,14 +79,7 @@ fn out_of_election_votes() {
 #[test]
 fn out_of_election_with_non_voter_leader_votes() {
     let q = maj(&[1, 2, 3, 4]);
-    let v = |version, id, pe, state| Vote {
-        version,
-        id,
-        zxid: 0,
-        election_epoch: 0xa,
-        peer_epoch: pe,
-        state,
-    };
+    let v = |version, id, pe, state| Vote { version, id, zxid: 0, election_epoch: 0xa, peer_epoch: pe, state };
     let mut votes = HashMap::new();
     votes.insert(1, v(0, 5, 0x17, Following));
     votes.insert(2, v(0, 5, 0x17, Following));
@@ -151,40 +91,23 @@ fn out_of_election_with_non_voter_leader_votes() {
 
 #[test]
 fn zero_weight_never_wins_and_hierarchy_counts_groups() {
-    let q = qv(
-        "server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\nserver.4=h:7:8\n\
-                group.1=1:2:3\ngroup.2=4\nweight.4=0\n",
-    );
-    assert!(
-        !total_order_predicate(&q, (4, 9, 9), (1, 0, 0)),
-        "weight 0 never beats anyone"
-    );
+    let q = qv("server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\nserver.4=h:7:8\n\
+                group.1=1:2:3\ngroup.2=4\nweight.4=0\n");
+    assert!(!total_order_predicate(&q, (4, 9, 9), (1, 0, 0)), "weight 0 never beats anyone");
     assert!(total_order_predicate(&q, (3, 0, 0), (1, 0, 0)));
-    assert!(
-        q.contains_quorum([1, 2]),
-        "majority of group 1, the only non-zero group"
-    );
+    assert!(q.contains_quorum([1, 2]), "majority of group 1, the only non-zero group");
     assert!(!q.contains_quorum([1, 4]));
 }
 
 /// A three-node exchange in memory: every Send is delivered at once, FIFO.
 fn run_fresh(ids: &[i64], votes: &[(i64, i64)]) -> HashMap<i64, Decision> {
     let q = maj(ids);
-    let mut fles: HashMap<i64, FastLeaderElection> = ids
-        .iter()
-        .map(|&i| {
-            (
-                i,
-                FastLeaderElection::new(i, q.clone(), FleSettings::default()),
-            )
-        })
-        .collect();
+    let mut fles: HashMap<i64, FastLeaderElection> =
+        ids.iter().map(|&i| (i, FastLeaderElection::new(i, q.clone(), FleSettings::default()))).collect();
     let mut queue = std::collections::VecDeque::new();
     for (k, &i) in ids.iter().enumerate() {
         let mut out = Vec::new();
-        fles.get_mut(&i)
-            .unwrap()
-            .start(votes[k].0, votes[k].1, &mut out);
+        fles.get_mut(&i).unwrap().start(votes[k].0, votes[k].1, &mut out);
         queue.extend(sends(&out).into_iter().map(|t| (i, t)));
     }
     let mut decided = HashMap::new();
@@ -196,14 +119,7 @@ fn run_fresh(ids: &[i64], votes: &[(i64, i64)]) -> HashMap<i64, Decision> {
             continue;
         }
         let mut out = Vec::new();
-        let nt = n(
-            from,
-            t.state,
-            t.leader,
-            t.zxid,
-            t.election_epoch,
-            t.peer_epoch,
-        );
+        let nt = n(from, t.state, t.leader, t.zxid, t.election_epoch, t.peer_epoch);
         if let Some(d) = f.on_notification(&nt, &mut out) {
             decided.insert(t.sid, d);
         }
@@ -241,25 +157,13 @@ fn backward_election_round() {
     let mut f = FastLeaderElection::new(0, q, FleSettings::default());
     let mut out = Vec::new();
     f.start(0, 0, &mut out);
-    assert!(
-        f.on_notification(&n(1, Following, 0, 0, 1, 1), &mut out)
-            .is_none()
-    );
-    let d = f
-        .on_notification(&n(2, Following, 0, 0, 1, 1), &mut out)
-        .expect("leads in round 1");
+    assert!(f.on_notification(&n(1, Following, 0, 0, 1, 1), &mut out).is_none());
+    let d = f.on_notification(&n(2, Following, 0, 0, 1, 1), &mut out).expect("leads in round 1");
     assert_eq!(d.state, Leading);
     f.start(0, 0, &mut out);
     assert_eq!(f.logicalclock(), 2);
-    assert!(
-        f.on_notification(&n(1, Following, 0, 0, 1, 1), &mut out)
-            .is_none()
-    );
-    assert!(
-        f.on_notification(&n(2, Following, 0, 0, 1, 1), &mut out)
-            .is_none(),
-        "stale round must not elect us"
-    );
+    assert!(f.on_notification(&n(1, Following, 0, 0, 1, 1), &mut out).is_none());
+    assert!(f.on_notification(&n(2, Following, 0, 0, 1, 1), &mut out).is_none(), "stale round must not elect us");
 }
 
 /// FLELostMessageTest: a lower peer's LOOKING vote, then its FOLLOWING vote for us.
@@ -269,17 +173,9 @@ fn lost_message() {
     let mut f = FastLeaderElection::new(1, q, FleSettings::default());
     let mut out = Vec::new();
     f.start(0, 0, &mut out);
-    assert!(
-        f.on_notification(&n(1, Looking, 1, 0, 1, 0), &mut out)
-            .is_none()
-    );
-    assert!(
-        f.on_notification(&n(0, Looking, 0, 0, 1, 0), &mut out)
-            .is_none()
-    );
-    let d = f
-        .on_notification(&n(0, Following, 1, 0, 1, 0), &mut out)
-        .expect("decides");
+    assert!(f.on_notification(&n(1, Looking, 1, 0, 1, 0), &mut out).is_none());
+    assert!(f.on_notification(&n(0, Looking, 0, 0, 1, 0), &mut out).is_none());
+    let d = f.on_notification(&n(0, Following, 1, 0, 1, 0), &mut out).expect("decides");
     assert_eq!((d.state, d.vote.id), (Leading, 1));
 }
 
@@ -291,18 +187,9 @@ fn restart_joins_through_out_of_election() {
     let mut out = Vec::new();
     f.start(0, 1, &mut out);
     // Settled nodes answer with their current vote: round 2, peerEpoch 2.
-    assert!(
-        f.on_notification(&n(2, Leading, 2, 0, 2, 2), &mut out)
-            .is_none(),
-        "one vote is no quorum"
-    );
-    let d = f
-        .on_notification(&n(3, Following, 2, 0, 2, 2), &mut out)
-        .expect("joins");
-    assert_eq!(
-        (d.state, d.vote.id, d.vote.peer_epoch, d.vote.election_epoch),
-        (Following, 2, 2, 2)
-    );
+    assert!(f.on_notification(&n(2, Leading, 2, 0, 2, 2), &mut out).is_none(), "one vote is no quorum");
+    let d = f.on_notification(&n(3, Following, 2, 0, 2, 2), &mut out).expect("joins");
+    assert_eq!((d.state, d.vote.id, d.vote.peer_epoch, d.vote.election_epoch), (Following, 2, 2, 2));
     assert_eq!(f.logicalclock(), 2, "adopts the ensemble's round");
 }
 
@@ -313,14 +200,8 @@ fn join_inconsistent_ensemble() {
     let mut f = FastLeaderElection::new(1, q, FleSettings::default());
     let mut out = Vec::new();
     f.start(0, 0, &mut out);
-    assert!(
-        f.on_notification(&n(3, Leading, 3, 0, 1, 1), &mut out)
-            .is_none()
-    );
-    assert!(
-        f.on_notification(&n(2, Following, 3, 100, 101, 1), &mut out)
-            .is_some()
-    );
+    assert!(f.on_notification(&n(3, Leading, 3, 0, 1, 1), &mut out).is_none());
+    assert!(f.on_notification(&n(2, Following, 3, 100, 101, 1), &mut out).is_some());
 }
 
 #[test]
@@ -330,37 +211,21 @@ fn observer_learns_leader_and_ends_observing() {
     let mut out = Vec::new();
     f.start(0, 0, &mut out);
     let to: Vec<i64> = sends(&out).iter().map(|t| t.sid).collect();
-    assert_eq!(
-        to,
-        vec![1, 2, 3],
-        "observers send to voters only, not to themselves"
-    );
+    assert_eq!(to, vec![1, 2, 3], "observers send to voters only, not to themselves");
     assert_eq!(f.proposal().id, i64::MIN);
-    assert!(
-        f.on_notification(&n(3, Leading, 3, 0, 1, 1), &mut out)
-            .is_none()
-    );
-    let d = f
-        .on_notification(&n(1, Following, 3, 0, 1, 1), &mut out)
-        .expect("decides");
+    assert!(f.on_notification(&n(3, Leading, 3, 0, 1, 1), &mut out).is_none());
+    let d = f.on_notification(&n(1, Following, 3, 0, 1, 1), &mut out).expect("decides");
     assert_eq!(d.state, Observing);
     // Voters ignore OBSERVING notifications.
     let mut v = FastLeaderElection::new(1, q, FleSettings::default());
     v.start(0, 0, &mut out);
-    assert!(
-        v.on_notification(&n(2, Observing, 3, 0, 1, 1), &mut out)
-            .is_none()
-    );
+    assert!(v.on_notification(&n(2, Observing, 3, 0, 1, 1), &mut out).is_none());
 }
 
 #[test]
 fn timeout_backoff_resend_or_connect_all() {
     let q = maj(&[1, 2, 3]);
-    let s = FleSettings {
-        finalize_wait: 200,
-        min_notification_interval: 200,
-        max_notification_interval: 1000,
-    };
+    let s = FleSettings { finalize_wait: 200, min_notification_interval: 200, max_notification_interval: 1000 };
     let mut f = FastLeaderElection::new(1, q, s);
     let mut out = Vec::new();
     f.start(0, 0, &mut out);
@@ -383,35 +248,17 @@ fn finalize_wait_then_decide_and_better_vote_reopens() {
     let mut f = FastLeaderElection::new(2, q, FleSettings::default());
     let mut out = Vec::new();
     f.start(0, 0, &mut out);
-    assert!(
-        f.on_notification(&n(2, Looking, 2, 0, 1, 0), &mut out)
-            .is_none()
-    );
-    assert!(
-        f.on_notification(&n(1, Looking, 2, 0, 1, 0), &mut out)
-            .is_none()
-    );
-    assert_eq!(
-        f.wait_ms(),
-        200,
-        "quorum for 2 but 3 not heard: finalize wait"
-    );
+    assert!(f.on_notification(&n(2, Looking, 2, 0, 1, 0), &mut out).is_none());
+    assert!(f.on_notification(&n(1, Looking, 2, 0, 1, 0), &mut out).is_none());
+    assert_eq!(f.wait_ms(), 200, "quorum for 2 but 3 not heard: finalize wait");
     // A better vote during finalizeWait reopens the election.
     out.clear();
-    assert!(
-        f.on_notification(&n(3, Looking, 3, 0, 1, 0), &mut out)
-            .is_none()
-    );
+    assert!(f.on_notification(&n(3, Looking, 3, 0, 1, 0), &mut out).is_none());
     assert_eq!(f.proposal().id, 3);
     assert_eq!(sends(&out).len(), 3);
-    assert!(
-        f.on_notification(&n(1, Looking, 3, 0, 1, 0), &mut out)
-            .is_none()
-    );
+    assert!(f.on_notification(&n(1, Looking, 3, 0, 1, 0), &mut out).is_none());
     assert_eq!(f.wait_ms(), 200);
-    let d = f
-        .on_timeout(true, &mut out)
-        .expect("decides after the wait");
+    let d = f.on_timeout(true, &mut out).expect("decides after the wait");
     assert_eq!((d.vote.id, d.state), (3, Following));
 }
 
@@ -427,14 +274,7 @@ fn peer_connected_gets_proposal_at_once() {
     f.on_peer_connected(2, &mut out);
     assert_eq!(
         sends(&out),
-        vec![ToSend {
-            leader: 1,
-            zxid: 0,
-            election_epoch: 1,
-            state: Looking,
-            sid: 2,
-            peer_epoch: 0
-        }]
+        vec![ToSend { leader: 1, zxid: 0, election_epoch: 1, state: Looking, sid: 2, peer_epoch: 0 }]
     );
 }
 
@@ -454,59 +294,25 @@ fn wire(state: i32, leader: i64, round: i64) -> WireNotification {
 #[test]
 fn messenger_reply_rules() {
     let q = qv("server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\nserver.9=h:7:8:observer\n");
-    let current = Vote {
-        version: 0,
-        id: 3,
-        zxid: 0,
-        election_epoch: 4,
-        peer_epoch: 1,
-        state: Following,
-    };
-    let following = PeerView {
-        my_id: 1,
-        state: Following,
-        current_vote: current,
-        logicalclock: 4,
-        proposal: current,
-    };
+    let current = Vote { version: 0, id: 3, zxid: 0, election_epoch: 4, peer_epoch: 1, state: Following };
+    let following = PeerView { my_id: 1, state: Following, current_vote: current, logicalclock: 4, proposal: current };
     // Non-voter: current vote, our logicalclock, our state.
     let r = receive(&following, &q, 9, &wire(0, 9, 1), None);
-    assert_eq!(
-        r.reply.map(|t| (t.leader, t.election_epoch, t.state)),
-        Some((3, 4, Following))
-    );
+    assert_eq!(r.reply.map(|t| (t.leader, t.election_epoch, t.state)), Some((3, 4, Following)));
     assert!(r.forward.is_none());
     // LOOKING voter while settled: current vote with its own election epoch.
     let r = receive(&following, &q, 2, &wire(0, 2, 7), None);
-    assert_eq!(
-        r.reply.map(|t| (t.leader, t.election_epoch, t.peer_epoch)),
-        Some((3, 4, 1))
-    );
+    assert_eq!(r.reply.map(|t| (t.leader, t.election_epoch, t.peer_epoch)), Some((3, 4, 1)));
     // Settled voter while settled: nothing.
-    assert_eq!(
-        receive(&following, &q, 2, &wire(1, 3, 4), None),
-        Receipt::default()
-    );
+    assert_eq!(receive(&following, &q, 2, &wire(1, 3, 4), None), Receipt::default());
     // Invalid state from a voter: dropped.
-    assert_eq!(
-        receive(&following, &q, 2, &wire(7, 3, 4), None),
-        Receipt::default()
-    );
+    assert_eq!(receive(&following, &q, 2, &wire(7, 3, 4), None), Receipt::default());
     // LOOKING: forward; answer an older round with our proposal.
     let proposal = Vote::new(3, 0, 5, 1);
-    let looking = PeerView {
-        my_id: 1,
-        state: Looking,
-        current_vote: current,
-        logicalclock: 5,
-        proposal,
-    };
+    let looking = PeerView { my_id: 1, state: Looking, current_vote: current, logicalclock: 5, proposal };
     let r = receive(&looking, &q, 2, &wire(0, 2, 3), None);
     assert!(r.forward.is_some());
-    assert_eq!(
-        r.reply.map(|t| (t.leader, t.election_epoch, t.state)),
-        Some((3, 5, Looking))
-    );
+    assert_eq!(r.reply.map(|t| (t.leader, t.election_epoch, t.state)), Some((3, 5, Looking)));
     let r = receive(&looking, &q, 2, &wire(0, 2, 5), None);
     assert!(r.forward.is_some() && r.reply.is_none());
 }

@@ -18,14 +18,7 @@ pub struct Vote {
 
 impl Vote {
     pub fn new(id: i64, zxid: i64, election_epoch: i64, peer_epoch: i64) -> Vote {
-        Vote {
-            version: 0,
-            id,
-            zxid,
-            election_epoch,
-            peer_epoch,
-            state: ServerState::Looking,
-        }
+        Vote { version: 0, id, zxid, election_epoch, peer_epoch, state: ServerState::Looking }
     }
 
     /// `Vote.equals`: a LOOKING side compares everything; two out-of-election votes compare only
@@ -85,29 +78,19 @@ pub struct ToSend {
 
 /// `totalOrderPredicate`: does (id, zxid, epoch) beat the current proposal? Higher peer epoch,
 /// then higher zxid, then higher sid; a server of weight zero never wins.
-pub fn total_order_predicate(
-    qv: &QuorumVerifier,
-    new: (i64, i64, i64),
-    cur: (i64, i64, i64),
-) -> bool {
+pub fn total_order_predicate(qv: &QuorumVerifier, new: (i64, i64, i64), cur: (i64, i64, i64)) -> bool {
     let (new_id, new_zxid, new_epoch) = new;
     let (cur_id, cur_zxid, cur_epoch) = cur;
     if qv.weight(new_id) == 0 {
         return false;
     }
     new_epoch > cur_epoch
-        || (new_epoch == cur_epoch
-            && (new_zxid > cur_zxid || (new_zxid == cur_zxid && new_id > cur_id)))
+        || (new_epoch == cur_epoch && (new_zxid > cur_zxid || (new_zxid == cur_zxid && new_id > cur_id)))
 }
 
 /// `getVoteTracker(...).hasAllQuorums()`: do the senders whose vote matches `target` form a quorum?
 pub fn has_quorum(qv: &QuorumVerifier, votes: &HashMap<i64, Vote>, target: &Vote) -> bool {
-    qv.contains_quorum(
-        votes
-            .iter()
-            .filter(|(_, v)| target.matches(v))
-            .map(|(sid, _)| *sid),
-    )
+    qv.contains_quorum(votes.iter().filter(|(_, v)| target.matches(v)).map(|(sid, _)| *sid))
 }
 
 /// `checkLeader`: another leader must itself say LEADING in `votes`; we may only elect ourselves
@@ -120,9 +103,7 @@ pub fn check_leader(
     logicalclock: i64,
 ) -> bool {
     if leader != my_id {
-        votes
-            .get(&leader)
-            .is_some_and(|v| v.state == ServerState::Leading)
+        votes.get(&leader).is_some_and(|v| v.state == ServerState::Leading)
     } else {
         logicalclock == election_epoch
     }

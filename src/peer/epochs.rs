@@ -15,9 +15,7 @@ pub struct EpochFiles {
 
 impl EpochFiles {
     pub fn new(data_dir: &Path) -> EpochFiles {
-        EpochFiles {
-            dir: data_dir.join("version-2"),
-        }
+        EpochFiles { dir: data_dir.join("version-2") }
     }
 
     pub fn dir(&self) -> &Path {
@@ -27,8 +25,7 @@ impl EpochFiles {
     /// Loads (currentEpoch, acceptedEpoch), creating missing files with 0 as ZooKeeper does for a
     /// fresh node, and refusing acceptedEpoch < currentEpoch.
     pub fn load(&self) -> Result<(i64, i64), String> {
-        fs::create_dir_all(&self.dir)
-            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
+        fs::create_dir_all(&self.dir).map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
         let current = self.read_or_create(CURRENT_EPOCH)?;
         let accepted = self.read_or_create(ACCEPTED_EPOCH)?;
         if accepted < current {
@@ -95,16 +92,9 @@ mod tests {
         e.write(ACCEPTED_EPOCH, 3).unwrap();
         e.write(CURRENT_EPOCH, 2).unwrap();
         assert_eq!(e.load().unwrap(), (2, 3));
-        assert_eq!(
-            fs::read_to_string(d.join("version-2/currentEpoch")).unwrap(),
-            "2"
-        );
+        assert_eq!(fs::read_to_string(d.join("version-2/currentEpoch")).unwrap(), "2");
         e.write(CURRENT_EPOCH, 4).unwrap();
-        assert!(
-            e.load()
-                .unwrap_err()
-                .contains("the accepted epoch, 3 is less than the current epoch, 4")
-        );
+        assert!(e.load().unwrap_err().contains("the accepted epoch, 3 is less than the current epoch, 4"));
         fs::write(d.join("version-2/acceptedEpoch"), "x").unwrap();
         assert!(e.load().unwrap_err().contains("'x' is not a valid epoch"));
         fs::remove_dir_all(&d).unwrap();

@@ -2,6 +2,9 @@
 //! persistent epochs.
 
 pub mod epochs;
+mod follower;
+mod leader;
 mod quorum_peer;
+mod session;
 
 pub use quorum_peer::{ElectionStats, PeerStatus, QuorumPeer};

@@ -25,11 +25,7 @@ pub struct ElectionStats {
 
 impl ElectionStats {
     fn add(&mut self, ms: u64) {
-        self.min_ms = if self.count == 0 {
-            ms
-        } else {
-            self.min_ms.min(ms)
-        };
+        self.min_ms = if self.count == 0 { ms } else { self.min_ms.min(ms) };
         self.max_ms = self.max_ms.max(ms);
         self.count += 1;
         self.sum_ms += ms;
@@ -53,6 +49,8 @@ pub struct PeerStatus {
     /// Times the node entered LOOKING.
     pub looking_count: u64,
     pub leader_changes: u64,
+    /// Learners a leader heard from within syncLimit ticks.
+    pub synced_learners: Vec<i64>,
     pub state_since: SystemTime,
     pub started: SystemTime,
 }
@@ -64,15 +62,91 @@ impl PeerStatus {
     }
 }
 
-struct Shared {
-    cfg: QuorumPeerConfig,
-    qv: Arc<QuorumVerifier>,
-    manager: QuorumCnxManager,
+/// What the peer thread, the leader and the learner share.
+pub(super) struct Shared {
+    pub cfg: QuorumPeerConfig,
+    pub qv: Arc<QuorumVerifier>,
+    pub manager: QuorumCnxManager,
     messenger: Messenger,
     view: Arc<Mutex<PeerView>>,
-    status: Mutex<PeerStatus>,
+    pub status: Mutex<PeerStatus>,
+    epochs: EpochFiles,
     stop_tx: Mutex<Option<Sender<()>>>,
-    stop_rx: Receiver<()>,
+    /// Closed (disconnected) when the node shuts down: `recv_timeout` on it is an interruptible sleep.
+    pub stop_rx: Receiver<()>,
+    /// Session sockets of the running leader or learner, shut down by `shutdown()` to unblock reads.
+    pub sessions: Mutex<Vec<std::net::TcpStream>>,
+}
+
+impl Shared {
+    pub fn my_id(&self) -> i64 {
+        self.cfg.my_id
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stop_tx.lock().is_none()
+    }
+
+    /// Sleeps `d`; false (at once) when the node is shutting down.
+    pub fn pause(&self, d: Duration) -> bool {
+        matches!(self.stop_rx.recv_timeout(d), Err(crossbeam_channel::RecvTimeoutError::Timeout))
+    }
+
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.cfg.tick_time)
+    }
+
+    /// "Peer state changed: leading - broadcast", with the epoch as a fencing token.
+    pub fn set_phase(&self, phase: &'static str) {
+        let mut st = self.status.lock();
+        st.phase = Some(phase);
+        let (state, leader, epoch) = (st.state, st.current_vote.id, st.current_epoch);
+        drop(st);
+        log::info!("Peer state changed: {} - {phase} (leader {leader}, epoch {epoch})", state.lower());
+    }
+
+    pub fn accepted_epoch(&self) -> i64 {
+        self.status.lock().accepted_epoch
+    }
+
+    pub fn current_epoch(&self) -> i64 {
+        self.status.lock().current_epoch
+    }
+
+    /// Persists acceptedEpoch (atomically) before it is acted on.
+    pub fn set_accepted_epoch(&self, e: i64) -> Result<(), String> {
+        self.epochs.write(super::epochs::ACCEPTED_EPOCH, e)?;
+        self.status.lock().accepted_epoch = e;
+        Ok(())
+    }
+
+    pub fn set_current_epoch(&self, e: i64) -> Result<(), String> {
+        self.epochs.write(super::epochs::CURRENT_EPOCH, e)?;
+        self.status.lock().current_epoch = e;
+        Ok(())
+    }
+
+    /// `updateElectionVote`: after the session synced, our vote carries the new epoch, which is what
+    /// latecomers' out-of-election checks compare.
+    pub fn update_election_vote(&self, epoch: i64) {
+        self.view.lock().current_vote.peer_epoch = epoch;
+        self.status.lock().current_vote.peer_epoch = epoch;
+    }
+
+    pub fn register_session(&self, s: &std::net::TcpStream) {
+        if let Ok(c) = s.try_clone() {
+            self.sessions.lock().push(c);
+        }
+        if self.is_stopping() {
+            self.close_sessions();
+        }
+    }
+
+    pub fn close_sessions(&self) {
+        for s in self.sessions.lock().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 /// A running node. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
@@ -88,10 +162,7 @@ impl QuorumPeer {
         let (current_epoch, accepted_epoch) = epochs.load()?;
         let qv = Arc::new(cfg.quorum_verifier.clone());
         let manager = QuorumCnxManager::new(CnxSettings::from_config(&cfg), Arc::clone(&qv));
-        log::info!(
-            "Using {}ms as the quorum cnxn socket timeout",
-            cfg.socket_timeout_ms()
-        );
+        log::info!("Using {}ms as the quorum cnxn socket timeout", cfg.socket_timeout_ms());
         let my = cfg.my_id;
         // zkelect has no transactions: the last zxid is always 0.
         let initial = Vote {
@@ -118,16 +189,9 @@ impl QuorumPeer {
                 }
             });
         }
-        let messenger = Messenger::start(
-            manager.clone(),
-            Arc::clone(&qv),
-            Arc::clone(&view),
-            events_tx,
-        )
-        .map_err(|e| format!("cannot start the messenger: {e}"))?;
-        manager
-            .start()
-            .map_err(|e| format!("cannot start the election listener: {e}"))?;
+        let messenger = Messenger::start(manager.clone(), Arc::clone(&qv), Arc::clone(&view), events_tx)
+            .map_err(|e| format!("cannot start the messenger: {e}"))?;
+        manager.start().map_err(|e| format!("cannot start the election listener: {e}"))?;
         let now = SystemTime::now();
         let status = PeerStatus {
             my_id: my,
@@ -141,6 +205,7 @@ impl QuorumPeer {
             election: ElectionStats::default(),
             looking_count: 0,
             leader_changes: 0,
+            synced_learners: Vec::new(),
             state_since: now,
             started: now,
         };
@@ -152,15 +217,15 @@ impl QuorumPeer {
             messenger,
             view,
             status: Mutex::new(status),
+            epochs,
             stop_tx: Mutex::new(Some(stop_tx)),
             stop_rx,
+            sessions: Mutex::new(Vec::new()),
         });
         let threads = ThreadGroup::new();
         let s2 = Arc::clone(&shared);
         threads
-            .spawn(format!("QuorumPeer[myid={my}]"), move || {
-                PeerLoop::new(s2, events_rx).run()
-            })
+            .spawn(format!("QuorumPeer[myid={my}]"), move || PeerLoop::new(s2, events_rx).run())
             .map_err(|e| format!("cannot start the peer thread: {e}"))?;
         Ok(QuorumPeer { shared, threads })
     }
@@ -178,11 +243,7 @@ impl QuorumPeer {
     }
 
     pub fn notifications_sent(&self) -> u64 {
-        self.shared
-            .messenger
-            .stats
-            .notifications_sent
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.shared.messenger.stats.notifications_sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Called when the election listener gives up binding.
@@ -193,6 +254,7 @@ impl QuorumPeer {
     /// Stops every thread of the node and waits for them.
     pub fn shutdown(&self) {
         self.shared.stop_tx.lock().take();
+        self.shared.close_sessions();
         self.threads.join_all();
         self.shared.manager.halt();
         self.shared.messenger.halt();
@@ -215,12 +277,7 @@ impl PeerLoop {
             max_notification_interval: s.cfg.max_notification_interval_ms,
         };
         let fle = FastLeaderElection::new(s.cfg.my_id, Arc::clone(&s.qv), settings);
-        PeerLoop {
-            s,
-            fle,
-            events,
-            actions: Vec::new(),
-        }
+        PeerLoop { s, fle, events, actions: Vec::new() }
     }
 
     fn run(mut self) {
@@ -234,8 +291,14 @@ impl PeerLoop {
                     }
                     None => false,
                 },
-                // Until peer sessions exist a decided node holds its state and keeps answering.
-                _ => self.s.stop_rx.recv().is_ok(),
+                ServerState::Leading => {
+                    super::leader::lead(&self.s);
+                    self.back_to_looking()
+                }
+                ServerState::Following | ServerState::Observing => {
+                    super::follower::follow(&self.s);
+                    self.back_to_looking()
+                }
             };
             if !keep_going {
                 break;
@@ -243,6 +306,20 @@ impl PeerLoop {
         }
         self.fle.stop();
         log::info!("QuorumPeer {} exits", self.s.cfg.my_id);
+    }
+
+    /// The session ended: start a new election unless we are shutting down.
+    fn back_to_looking(&mut self) -> bool {
+        self.s.close_sessions();
+        if self.s.is_stopping() {
+            return false;
+        }
+        log::warn!("PeerState set to LOOKING");
+        self.s.view.lock().state = ServerState::Looking;
+        let mut st = self.s.status.lock();
+        st.state = ServerState::Looking;
+        st.phase = None;
+        true
     }
 
     fn set_state(&self, state: ServerState) {

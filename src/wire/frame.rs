@@ -30,11 +30,7 @@ impl From<io::Error> for FrameError {
 
 /// Checks a length prefix before anything is allocated for it.
 pub fn check_length(len: i32) -> Result<usize, FrameError> {
-    if len <= 0 || len as usize > PACKET_MAX_SIZE {
-        Err(FrameError::InvalidLength(len))
-    } else {
-        Ok(len as usize)
-    }
+    if len <= 0 || len as usize > PACKET_MAX_SIZE { Err(FrameError::InvalidLength(len)) } else { Ok(len as usize) }
 }
 
 /// Reads one frame (blocking).
@@ -58,10 +54,7 @@ pub fn encode_frame(payload: &[u8]) -> Vec<u8> {
 /// Writes one frame in a single `write_all`.
 pub fn write_frame<W: Write>(w: &mut W, payload: &[u8]) -> io::Result<()> {
     if payload.is_empty() || payload.len() > PACKET_MAX_SIZE {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("frame of {} bytes", payload.len()),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("frame of {} bytes", payload.len())));
     }
     w.write_all(&encode_frame(payload))
 }
@@ -73,30 +66,18 @@ mod tests {
     #[test]
     fn bounds() {
         assert!(matches!(check_length(0), Err(FrameError::InvalidLength(0))));
-        assert!(matches!(
-            check_length(-20),
-            Err(FrameError::InvalidLength(-20))
-        ));
+        assert!(matches!(check_length(-20), Err(FrameError::InvalidLength(-20))));
         assert!(check_length(1).is_ok());
         assert!(check_length(524_288).is_ok());
-        assert!(matches!(
-            check_length(524_289),
-            Err(FrameError::InvalidLength(_))
-        ));
+        assert!(matches!(check_length(524_289), Err(FrameError::InvalidLength(_))));
     }
 
     #[test]
     fn round_trip_and_truncation() {
         let bytes = encode_frame(b"hello");
         assert_eq!(read_frame(&mut &bytes[..]).unwrap(), b"hello");
-        assert!(matches!(
-            read_frame(&mut &bytes[..6]),
-            Err(FrameError::Io(_))
-        ));
+        assert!(matches!(read_frame(&mut &bytes[..6]), Err(FrameError::Io(_))));
         let huge = 0x7fff_ffffi32.to_be_bytes();
-        assert!(matches!(
-            read_frame(&mut &huge[..]),
-            Err(FrameError::InvalidLength(_))
-        ));
+        assert!(matches!(read_frame(&mut &huge[..]), Err(FrameError::InvalidLength(_))));
     }
 }

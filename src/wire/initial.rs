@@ -62,18 +62,10 @@ impl From<io::Error> for InitialMessageError {
 pub fn encode(version: ProtocolVersion, sid: i64, addrs: &[HostPort]) -> Vec<u8> {
     let (v, text) = match version {
         ProtocolVersion::Legacy => return sid.to_be_bytes().to_vec(),
-        ProtocolVersion::V1 => (
-            PROTOCOL_VERSION_V1,
-            addrs.first().map(HostPort::to_string).unwrap_or_default(),
-        ),
-        ProtocolVersion::V2 => (
-            PROTOCOL_VERSION_V2,
-            addrs
-                .iter()
-                .map(HostPort::to_string)
-                .collect::<Vec<_>>()
-                .join("|"),
-        ),
+        ProtocolVersion::V1 => (PROTOCOL_VERSION_V1, addrs.first().map(HostPort::to_string).unwrap_or_default()),
+        ProtocolVersion::V2 => {
+            (PROTOCOL_VERSION_V2, addrs.iter().map(HostPort::to_string).collect::<Vec<_>>().join("|"))
+        }
     };
     let mut out = Vec::with_capacity(20 + text.len());
     out.extend_from_slice(&v.to_be_bytes());
@@ -90,11 +82,7 @@ pub fn read<R: Read>(r: &mut R) -> Result<InitialMessage, InitialMessageError> {
     r.read_exact(&mut head)?;
     let v = i64::from_be_bytes(head);
     if v >= 0 {
-        return Ok(InitialMessage {
-            version: ProtocolVersion::Legacy,
-            sid: v,
-            addrs: Vec::new(),
-        });
+        return Ok(InitialMessage { version: ProtocolVersion::Legacy, sid: v, addrs: Vec::new() });
     }
     let version = version_of(v)?;
     let mut rest = [0u8; 12];
@@ -104,11 +92,7 @@ pub fn read<R: Read>(r: &mut R) -> Result<InitialMessage, InitialMessageError> {
     let n = check_length(n)?;
     let mut text = vec![0u8; n];
     r.read_exact(&mut text)?;
-    Ok(InitialMessage {
-        version,
-        sid,
-        addrs: parse_addresses(&text)?,
-    })
+    Ok(InitialMessage { version, sid, addrs: parse_addresses(&text)? })
 }
 
 /// Parses a complete handshake held in memory (the same rules as [`read`]).
@@ -137,16 +121,13 @@ pub fn parse_addresses(bytes: &[u8]) -> Result<Vec<HostPort>, InitialMessageErro
     let text = std::str::from_utf8(bytes).map_err(|_| InitialMessageError::NotUtf8)?;
     let mut out = Vec::new();
     for part in text.split('|') {
-        let fields = split_host_and_port(part)
-            .map_err(|_| InitialMessageError::BadlyFormedAddress(part.into()))?;
+        let fields = split_host_and_port(part).map_err(|_| InitialMessageError::BadlyFormedAddress(part.into()))?;
         if fields.len() != 2 || fields[0].is_empty() {
             return Err(InitialMessageError::BadlyFormedAddress(part.into()));
         }
         // Java parses an int and then lets InetSocketAddress throw on > 65535, killing its
         // listener (seen on 3.8.0); here a bad port is an ordinary parse error.
-        let port: u16 = fields[1]
-            .parse()
-            .map_err(|_| InitialMessageError::BadPort(part.into()))?;
+        let port: u16 = fields[1].parse().map_err(|_| InitialMessageError::BadPort(part.into()))?;
         let hp = HostPort::new(fields[0].clone(), port);
         if !hp.is_wildcard() {
             out.push(hp);
@@ -172,21 +153,12 @@ mod tests {
     fn java_initial_message_cases() {
         let mut bad = (-65530i64).to_be_bytes().to_vec();
         bad.extend_from_slice(&[0; 12]);
-        assert!(matches!(
-            decode(&bad),
-            Err(InitialMessageError::UnrecognizedVersion(-65530))
-        ));
+        assert!(matches!(decode(&bad), Err(InitialMessageError::UnrecognizedVersion(-65530))));
         let mut huge = PROTOCOL_VERSION_V1.to_be_bytes().to_vec();
         huge.extend_from_slice(&1i64.to_be_bytes());
         huge.extend_from_slice(&(1024 * 1024i32).to_be_bytes());
-        assert!(matches!(
-            decode(&huge),
-            Err(InitialMessageError::UnreasonableLength(1048576))
-        ));
-        assert!(matches!(
-            decode(&v1(1, b"what's going on here?")),
-            Err(InitialMessageError::BadlyFormedAddress(_))
-        ));
+        assert!(matches!(decode(&huge), Err(InitialMessageError::UnreasonableLength(1048576))));
+        assert!(matches!(decode(&v1(1, b"what's going on here?")), Err(InitialMessageError::BadlyFormedAddress(_))));
         let ok = decode(&v1(5, b"10.0.0.2:3888")).unwrap();
         assert_eq!(ok.addrs, vec![HostPort::new("10.0.0.2", 3888)]);
         let mut v2 = v1(5, b"1.1.1.1:9999|2.2.2.2:8888|3.3.3.3:7777");
@@ -199,33 +171,16 @@ mod tests {
 
     #[test]
     fn bounds_and_oddities() {
-        assert!(matches!(
-            decode(&v1(1, b"h:70000")),
-            Err(InitialMessageError::BadPort(_))
-        ));
+        assert!(matches!(decode(&v1(1, b"h:70000")), Err(InitialMessageError::BadPort(_))));
         assert!(matches!(decode(&v1(1, b"[::1]:3888")), Ok(m) if m.addrs[0].host == "::1"));
-        assert!(
-            decode(&v1(1, b"0.0.0.0:3888")).unwrap().addrs.is_empty(),
-            "wildcards are dropped"
-        );
-        assert!(matches!(
-            decode(&v1(1, &[0xff, 0xfe, b':', b'1'])),
-            Err(InitialMessageError::NotUtf8)
-        ));
+        assert!(decode(&v1(1, b"0.0.0.0:3888")).unwrap().addrs.is_empty(), "wildcards are dropped");
+        assert!(matches!(decode(&v1(1, &[0xff, 0xfe, b':', b'1'])), Err(InitialMessageError::NotUtf8)));
         let full = v1(1, b"127.0.0.1:3888");
-        assert!(matches!(
-            decode(&full[..full.len() - 1]),
-            Err(InitialMessageError::Io(_))
-        ));
-        assert!(
-            matches!(decode(&2i64.to_be_bytes()), Ok(m) if m.version == ProtocolVersion::Legacy && m.sid == 2)
-        );
+        assert!(matches!(decode(&full[..full.len() - 1]), Err(InitialMessageError::Io(_))));
+        assert!(matches!(decode(&2i64.to_be_bytes()), Ok(m) if m.version == ProtocolVersion::Legacy && m.sid == 2));
         let mut zero = v1(1, b"");
         zero.truncate(20);
-        assert!(matches!(
-            decode(&zero),
-            Err(InitialMessageError::UnreasonableLength(0))
-        ));
+        assert!(matches!(decode(&zero), Err(InitialMessageError::UnreasonableLength(0))));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod frame;
 pub mod initial;
 pub mod notification;
+pub mod packet;
 
 /// Big-endian reads from a byte slice, failing on underflow instead of panicking.
 pub(crate) struct Cursor<'a> {
@@ -22,11 +23,9 @@ impl<'a> Cursor<'a> {
         Some(out)
     }
     pub fn i32(&mut self) -> Option<i32> {
-        self.bytes(4)
-            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.bytes(4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
     pub fn i64(&mut self) -> Option<i64> {
-        self.bytes(8)
-            .map(|b| i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        self.bytes(8).map(|b| i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
     }
 }

@@ -96,10 +96,9 @@ impl fmt::Display for NotificationError {
                 f,
                 "Skipping the processing of a partial / malformed response message sent by sid (message length: {n})"
             ),
-            Self::InvalidConfigLength(n) => write!(
-                f,
-                "Invalid configLength in notification message! configLength: {n}"
-            ),
+            Self::InvalidConfigLength(n) => {
+                write!(f, "Invalid configLength in notification message! configLength: {n}")
+            }
         }
     }
 }
@@ -197,16 +196,9 @@ mod tests {
     fn layouts() {
         assert_eq!(decode(&body(27)), Err(NotificationError::Short(27)));
         let n28 = decode(&body(28)).unwrap();
-        assert_eq!(
-            (n28.peer_epoch, n28.version, n28.layout),
-            (1, 0, Layout::Bytes28)
-        );
+        assert_eq!((n28.peer_epoch, n28.version, n28.layout), (1, 0, Layout::Bytes28));
         for len in 29..40 {
-            assert_eq!(
-                decode(&body(len)),
-                Err(NotificationError::Partial(len)),
-                "len {len}"
-            );
+            assert_eq!(decode(&body(len)), Err(NotificationError::Partial(len)), "len {len}");
         }
         let n40 = decode(&encode(ServerState::Looking, 1, 0, 1, 9, b"")[..40]).unwrap();
         assert_eq!((n40.peer_epoch, n40.version), (9, 0));
@@ -221,16 +213,10 @@ mod tests {
         let mut neg = encode(ServerState::Looking, 1, 0, 1, 0, b"");
         neg[40..44].copy_from_slice(&(-123i32).to_be_bytes());
         neg.extend_from_slice(&[0; 4]);
-        assert_eq!(
-            decode(&neg),
-            Err(NotificationError::InvalidConfigLength(-123))
-        );
+        assert_eq!(decode(&neg), Err(NotificationError::InvalidConfigLength(-123)));
         let mut big = encode(ServerState::Looking, 1, 0, 1, 0, b"");
         big[40..44].copy_from_slice(&10_000i32.to_be_bytes());
-        assert_eq!(
-            decode(&big),
-            Err(NotificationError::InvalidConfigLength(10_000))
-        );
+        assert_eq!(decode(&big), Err(NotificationError::InvalidConfigLength(10_000)));
         let mut under = encode(ServerState::Looking, 1, 0, 1, 0, b"abcdef");
         under.truncate(46);
         assert_eq!(decode(&under), Err(NotificationError::Partial(46)));

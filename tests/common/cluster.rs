@@ -67,11 +67,7 @@ impl Cluster {
             self.ports[&sid].2
         );
         for (s, (q, e, _)) in &self.ports {
-            let role = if self.observers.contains(s) {
-                ":observer"
-            } else {
-                ""
-            };
+            let role = if self.observers.contains(s) { ":observer" } else { "" };
             cfg.push_str(&format!("server.{s}=127.0.0.1:{q}:{e}{role}\n"));
         }
         cfg.push_str(&self.extra);
@@ -80,18 +76,11 @@ impl Cluster {
 
     /// Starts (or restarts) a node; its stderr is appended to its log file.
     pub fn start(&mut self, sid: i64) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path(sid))
-            .expect("log file");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(sid)).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
             .arg("start")
             .arg(self.node_dir(sid).join("zoo.cfg"))
-            .env(
-                "RUST_LOG",
-                std::env::var("ZKELECT_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .env("RUST_LOG", std::env::var("ZKELECT_TEST_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -121,10 +110,7 @@ impl Cluster {
 
     pub fn signal(&self, sid: i64, sig: &str) {
         if let Some(pid) = self.pid(sid) {
-            let _ = Command::new("kill")
-                .arg(format!("-{sig}"))
-                .arg(pid.to_string())
-                .status();
+            let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
         }
     }
 
@@ -148,15 +134,8 @@ impl Cluster {
     /// Whether the last state change in the log (since `from`) is `state` (e.g. "looking").
     pub fn current_state(&self, sid: i64) -> Option<String> {
         let log = self.log(sid);
-        let line = log
-            .lines()
-            .rev()
-            .find(|l| l.contains("Peer state changed: "))?;
-        Some(
-            line[line.find("Peer state changed: ")? + 20..]
-                .trim()
-                .to_string(),
-        )
+        let line = log.lines().rev().find(|l| l.contains("Peer state changed: "))?;
+        Some(line[line.find("Peer state changed: ")? + 20..].trim().to_string())
     }
 
     /// Waits until every listed node has decided (since the given log offsets) and returns the decisions.
@@ -169,10 +148,7 @@ impl Cluster {
         wait_for(timeout, &format!("nodes {sids:?} to decide"), || {
             let mut out = BTreeMap::new();
             for s in sids {
-                out.insert(
-                    *s,
-                    self.last_decision(*s, offsets.get(s).copied().unwrap_or(0))?,
-                );
+                out.insert(*s, self.last_decision(*s, offsets.get(s).copied().unwrap_or(0))?);
             }
             Some(out)
         })

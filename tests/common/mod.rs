@@ -11,12 +11,8 @@ use zkelect::config::QuorumPeerConfig;
 
 /// Ports chosen by the kernel on 127.0.0.1 (bound, then released).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 0"))
-        .collect();
-    ls.iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
+    let ls: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 0")).collect();
+    ls.iter().map(|l| l.local_addr().expect("addr").port()).collect()
 }
 
 /// zoo.cfg text for servers `(sid, quorum port, election port)` on 127.0.0.1.
@@ -31,8 +27,7 @@ pub fn cfg_text(servers: &[(i64, u16, u16)], extra: &str) -> String {
 
 pub fn config_for(text: &str, my_id: i64) -> QuorumPeerConfig {
     let mut c = QuorumPeerConfig::parse(text, "test.cfg").expect("test config parses");
-    c.set_my_id(&my_id.to_string(), "myid")
-        .expect("myid in config");
+    c.set_my_id(&my_id.to_string(), "myid").expect("myid in config");
     c
 }
 
@@ -65,10 +60,7 @@ impl log::Log for Recorder {
             if std::env::var_os("TEST_LOG").is_some() {
                 eprintln!("{line}");
             }
-            LINES
-                .get_or_init(|| Mutex::new(Vec::new()))
-                .lock()
-                .push(line);
+            LINES.get_or_init(|| Mutex::new(Vec::new())).lock().push(line);
         }
     }
     fn flush(&self) {}
@@ -84,30 +76,20 @@ pub fn record_logs() {
 }
 
 pub fn logged(substr: &str) -> bool {
-    LINES
-        .get()
-        .is_some_and(|l| l.lock().iter().any(|x| x.contains(substr)))
+    LINES.get().is_some_and(|l| l.lock().iter().any(|x| x.contains(substr)))
 }
 
 pub fn wait_logged(substr: &str) {
-    wait_for(
-        Duration::from_secs(5),
-        &format!("log line containing {substr:?}"),
-        || logged(substr).then_some(()),
-    );
+    wait_for(Duration::from_secs(5), &format!("log line containing {substr:?}"), || logged(substr).then_some(()));
 }
 
 /// Threads and open file descriptors of this process, from /proc/self.
 pub fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(0)
+    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
 }
 
 pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }
 
 /// Established TCP connections whose accepting side listens on `port` (from /proc/net/tcp{,6}).
@@ -122,10 +104,7 @@ pub fn established_to(port: u16) -> usize {
             if cols.len() < 4 || cols[3] != "01" {
                 continue;
             }
-            let local_port = cols[1]
-                .rsplit(':')
-                .next()
-                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            let local_port = cols[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
             if local_port == Some(port) {
                 n += 1;
             }

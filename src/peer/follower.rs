@@ -1,0 +1,130 @@
+//! `Follower` / `Observer`: one session to the elected leader's quorum port. The epoch agreement,
+//! then PING answers; any EOF, deadline or protocol error ends the session (→ LOOKING).
+
+use super::quorum_peer::Shared;
+use super::session::{read_packet, write_packet};
+use crate::wire::notification::ServerState;
+use crate::wire::packet::{self, Hello, QuorumPacket, epoch_zxid, type_name};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+pub fn follow(s: &Shared) {
+    let (leader, observer) = {
+        let st = s.status.lock();
+        (st.current_vote.id, st.state == ServerState::Observing)
+    };
+    match run(s, leader, observer) {
+        Ok(()) => {}
+        Err(e) if s.is_stopping() => {
+            log::debug!("session with leader {leader} closed on shutdown: {e}")
+        }
+        Err(e) => log::warn!("Exception when following the leader {leader}: {e}"),
+    }
+}
+
+fn run(s: &Shared, leader: i64, observer: bool) -> Result<(), String> {
+    let server =
+        s.qv.members
+            .get(&leader)
+            .filter(|srv| srv.is_participant())
+            .ok_or_else(|| format!("Couldn't find the leader with id = {leader}"))?;
+    let init = s.tick() * s.cfg.init_limit;
+    let sync = s.tick() * s.cfg.sync_limit;
+    let deadline = Instant::now() + init;
+    s.set_phase("discovery");
+    let stream = connect_to_leader(s, &server.quorum_addrs(), deadline)?;
+    s.register_session(&stream);
+    let accepted = s.accepted_epoch();
+    let hello = Hello { sid: s.my_id(), observer, accepted_epoch: accepted, current_epoch: s.current_epoch() };
+    write_packet(&stream, &hello.packet()).map_err(|e| format!("cannot send hello: {e}"))?;
+
+    let info = match read_packet(&stream, deadline) {
+        Ok(p) => p,
+        Err(packet::PacketError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(format!(
+                "leader {leader} closed the session at our hello; it does not speak zkelect sessions (a ZooKeeper server?)"
+            ));
+        }
+        Err(e) => return Err(format!("waiting for LEADERINFO: {e}")),
+    };
+    let epoch = expect(&info, packet::LEADERINFO)?;
+    if epoch < accepted {
+        return Err(format!("Error: Epoch of leader is lower: leader epoch {epoch} < our accepted epoch {accepted}"));
+    }
+    if epoch > accepted {
+        s.set_accepted_epoch(epoch)?;
+    }
+    let ack_epoch = QuorumPacket::new(
+        packet::ACKEPOCH,
+        epoch_zxid(s.current_epoch()),
+        Some(s.current_epoch().to_be_bytes().to_vec()),
+    );
+    write_packet(&stream, &ack_epoch).map_err(|e| format!("cannot send ACKEPOCH: {e}"))?;
+
+    s.set_phase("synchronization");
+    let newleader = read_packet(&stream, deadline).map_err(|e| format!("waiting for NEWLEADER: {e}"))?;
+    if expect(&newleader, packet::NEWLEADER)? != epoch {
+        return Err("NEWLEADER for another epoch".into());
+    }
+    if s.current_epoch() < epoch {
+        s.set_current_epoch(epoch)?;
+    }
+    write_packet(&stream, &QuorumPacket::new(packet::ACK, epoch_zxid(epoch), None))
+        .map_err(|e| format!("cannot send ACK: {e}"))?;
+    let uptodate = read_packet(&stream, deadline).map_err(|e| format!("waiting for UPTODATE: {e}"))?;
+    expect(&uptodate, packet::UPTODATE)?;
+    s.update_election_vote(epoch);
+    s.set_phase("broadcast");
+
+    // Broadcast: the leader pings every tickTime/2; silence for syncLimit ticks means it is gone.
+    loop {
+        let p = read_packet(&stream, Instant::now() + sync).map_err(|e| format!("{e}"))?;
+        match p.ptype {
+            packet::PING => write_packet(&stream, &QuorumPacket::new(packet::PING, p.zxid, None))
+                .map_err(|e| format!("cannot answer PING: {e}"))?,
+            other => log::debug!("Ignoring {} from leader {leader}", type_name(other)),
+        }
+    }
+}
+
+/// The epoch a LEADERINFO/NEWLEADER/UPTODATE carries (in its zxid), after checking the type.
+fn expect(p: &QuorumPacket, ptype: i32) -> Result<i64, String> {
+    if p.ptype != ptype {
+        return Err(format!("expected {} but got {}", type_name(ptype), type_name(p.ptype)));
+    }
+    Ok(p.zxid >> 32)
+}
+
+/// `Learner.connectToLeader`: up to 5 attempts, 100 ms apart, within initLimit ticks; every
+/// address of the leader is tried in turn and names are re-resolved each time.
+fn connect_to_leader(s: &Shared, addrs: &[crate::config::HostPort], deadline: Instant) -> Result<TcpStream, String> {
+    let mut last = String::from("no address");
+    for attempt in 0..5 {
+        for a in addrs {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || s.is_stopping() {
+                return Err(format!("Unable to connect to the leader at {a}: {last}"));
+            }
+            let sa = match (a.host.as_str(), a.port).to_socket_addrs().map(|mut i| i.next()) {
+                Ok(Some(sa)) => sa,
+                Ok(None) => continue,
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
+            match TcpStream::connect_timeout(&sa, left) {
+                Ok(st) => {
+                    let _ = st.set_nodelay(true);
+                    let _ = st.set_write_timeout(Some(s.tick() * s.cfg.sync_limit));
+                    return Ok(st);
+                }
+                Err(e) => last = format!("{a}: {e}"),
+            }
+        }
+        if attempt < 4 && !s.pause(Duration::from_millis(100)) {
+            break;
+        }
+    }
+    Err(format!("Unable to connect to the leader: {last}"))
+}
