@@ -95,21 +95,24 @@ fn expect(p: &QuorumPacket, ptype: i32) -> Result<i64, String> {
     Ok(p.zxid >> 32)
 }
 
-/// `Learner.connectToLeader`: up to 5 attempts, 100 ms apart, within initLimit ticks; every
-/// address of the leader is tried in turn and names are re-resolved each time.
+/// `Learner.connectToLeader`, within initLimit ticks; every address of the leader is tried in turn
+/// and names are re-resolved each time. Java waits a fixed 100 ms between its 5 attempts; the
+/// leader binds its quorum port the moment it decides, so retrying after 5, 10, 20 … ms (capped at
+/// 100) finds it as soon as it is there.
 fn connect_to_leader(s: &Shared, addrs: &[crate::config::HostPort], deadline: Instant) -> Result<TcpStream, String> {
     let mut last = String::from("no address");
-    for attempt in 0..5 {
+    let mut pause = Duration::from_millis(5);
+    loop {
         for a in addrs {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || s.is_stopping() {
-                return Err(format!("Unable to connect to the leader at {a}: {last}"));
+                return Err(format!("Unable to connect to the leader: {last}"));
             }
             let sa = match (a.host.as_str(), a.port).to_socket_addrs().map(|mut i| i.next()) {
                 Ok(Some(sa)) => sa,
                 Ok(None) => continue,
                 Err(e) => {
-                    last = e.to_string();
+                    last = format!("{a}: {e}");
                     continue;
                 }
             };
@@ -122,9 +125,10 @@ fn connect_to_leader(s: &Shared, addrs: &[crate::config::HostPort], deadline: In
                 Err(e) => last = format!("{a}: {e}"),
             }
         }
-        if attempt < 4 && !s.pause(Duration::from_millis(100)) {
-            break;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || !s.pause(pause.min(left)) {
+            return Err(format!("Unable to connect to the leader: {last}"));
         }
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
-    Err(format!("Unable to connect to the leader: {last}"))
 }

@@ -131,7 +131,7 @@ fn run(ctx: &Arc<LeaderCtx>) -> Result<(), String> {
             .collect();
         let learners: Vec<i64> = synced.iter().copied().collect();
         synced.insert(my);
-        let voting: BTreeSet<i64> = synced.iter().copied().filter(|sid| s.qv.is_voter(*sid)).collect();
+        let voting: Vec<i64> = synced.iter().copied().filter(|sid| s.qv.is_voter(*sid)).collect();
         st.zab_refusals.retain(|_, (t, _)| now.duration_since(*t) < Duration::from_secs(60));
         drop(st);
         s.status.lock().synced_learners = learners;

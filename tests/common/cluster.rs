@@ -163,6 +163,100 @@ impl Cluster {
     }
 }
 
+/// Milliseconds since the epoch of a log line's `2026-11-25 13:24:21,107` timestamp (UTC).
+pub fn line_time_ms(line: &str) -> Option<u64> {
+    let (date, rest) = line.split_once(' ')?;
+    let time = rest.get(..12)?;
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let (hms, ms) = time.split_once(',')?;
+    let t: Vec<i64> = hms.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
+    let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + d[2] - 1 - 719_468;
+    Some(((days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1000 + ms.parse::<i64>().ok()?) as u64)
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// A node's session verdict from its log: (state, leader, epoch) of its last "- broadcast" line,
+/// unless a later line says it went LOOKING.
+pub fn broadcast_of(log: &str) -> Option<(String, i64, i64)> {
+    let last_looking = log.rfind("Peer state changed: looking");
+    let pos = log.rfind(" - broadcast (leader ")?;
+    if last_looking.is_some_and(|l| l > pos) {
+        return None;
+    }
+    let line_start = log[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let line = &log[line_start..log[pos..].find('\n').map_or(log.len(), |i| pos + i)];
+    let rest = &line[line.find("Peer state changed: ")? + 20..];
+    let (state, tail) = rest.split_once(" - broadcast (leader ")?;
+    let (leader, epoch) = tail.trim_end_matches(')').split_once(", epoch ")?;
+    Some((state.to_string(), leader.parse().ok()?, epoch.parse().ok()?))
+}
+
+/// Every (epoch, leader) a log claims to lead in broadcast.
+pub fn leaderships(log: &str) -> Vec<(i64, i64)> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = l.split_once("Peer state changed: leading - broadcast (leader ")?.1;
+            let (leader, epoch) = rest.trim_end_matches(')').split_once(", epoch ")?;
+            Some((epoch.parse().ok()?, leader.parse().ok()?))
+        })
+        .collect()
+}
+
+impl Cluster {
+    pub fn broadcast(&self, sid: i64) -> Option<(String, i64, i64)> {
+        broadcast_of(&self.log(sid))
+    }
+
+    /// Waits until every listed node is in broadcast with one leader and one epoch.
+    pub fn wait_broadcast(&self, sids: &[i64], timeout: Duration) -> (i64, i64) {
+        wait_for(timeout, &format!("nodes {sids:?} in broadcast with one leader"), || {
+            let v: Vec<(String, i64, i64)> = sids.iter().map(|s| self.broadcast(*s)).collect::<Option<_>>()?;
+            let (l, e) = (v[0].1, v[0].2);
+            v.iter().all(|x| x.1 == l && x.2 == e).then_some((l, e))
+        })
+    }
+
+    /// Waits until every listed node is in broadcast with one leader in an epoch above `epoch`.
+    pub fn wait_new_epoch(&self, sids: &[i64], epoch: i64, timeout: Duration) -> (i64, i64) {
+        wait_for(timeout, &format!("nodes {sids:?} in broadcast above epoch {epoch}"), || {
+            let v: Vec<(String, i64, i64)> = sids.iter().map(|s| self.broadcast(*s)).collect::<Option<_>>()?;
+            let (l, e) = (v[0].1, v[0].2);
+            (e > epoch && v.iter().all(|x| x.1 == l && x.2 == e)).then_some((l, e))
+        })
+    }
+
+    /// (currentEpoch, acceptedEpoch) in the node's dataDir.
+    pub fn epochs_on_disk(&self, sid: i64) -> (i64, i64) {
+        let read = |n: &str| {
+            std::fs::read_to_string(self.node_dir(sid).join("version-2").join(n))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(-1)
+        };
+        (read("currentEpoch"), read("acceptedEpoch"))
+    }
+
+    /// Fencing: no two nodes ever claimed broadcast leadership of the same epoch.
+    pub fn check_fencing(&self) {
+        let mut by_epoch: BTreeMap<i64, i64> = BTreeMap::new();
+        for sid in self.ports.keys() {
+            for (epoch, leader) in leaderships(&self.log(*sid)) {
+                if let Some(other) = by_epoch.insert(epoch, leader) {
+                    assert_eq!(other, leader, "two leaders in broadcast for epoch {epoch}: {other} and {leader}");
+                }
+            }
+        }
+    }
+
+    pub fn thread_count(&self, sid: i64) -> usize {
+        self.pid(sid).and_then(|p| std::fs::read_dir(format!("/proc/{p}/task")).ok()).map(|d| d.count()).unwrap_or(0)
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         let sids: Vec<i64> = self.children.keys().copied().collect();
@@ -170,6 +264,10 @@ impl Drop for Cluster {
             // A stopped process must be continued to die promptly and be reaped.
             self.signal(s, "CONT");
             self.kill(s);
+        }
+        if !std::thread::panicking() {
+            // Checked after every child is gone, so a failure here leaks no process.
+            self.check_fencing();
         }
         if std::thread::panicking() {
             eprintln!("test cluster kept for inspection: {}", self.dir.display());

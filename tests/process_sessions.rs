@@ -1,0 +1,219 @@
+//! Peer sessions with real processes: leaders are confirmed by a quorum, lost leaders and lost
+//! quorums are detected, epochs act as fencing tokens. tickTime is 100 ms, syncLimit 5,
+//! initLimit 10 (see `common::cluster`). Every cluster checks on drop that no two nodes ever
+//! claimed broadcast leadership of the same epoch.
+
+mod common;
+
+use common::cluster::{Cluster, line_time_ms, now_ms};
+use common::wait_for;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+fn others(all: &[i64], but: i64) -> Vec<i64> {
+    all.iter().copied().filter(|s| *s != but).collect()
+}
+
+#[test]
+fn three_and_five_nodes_reach_broadcast_in_epoch_1() {
+    for n in [3, 5] {
+        let mut c = Cluster::new(n, 0, "");
+        c.start_all();
+        let sids: Vec<i64> = (1..=n).collect();
+        assert_eq!(c.wait_broadcast(&sids, T), (n, 1));
+        for s in &sids {
+            assert_eq!(c.epochs_on_disk(*s), (1, 1), "node {s}");
+        }
+        assert!(c.log(n).contains("Peer state changed: leading - broadcast (leader"));
+    }
+}
+
+#[test]
+fn leader_kill_elects_a_higher_epoch_three_times() {
+    let mut c = Cluster::new(3, 0, "");
+    c.start_all();
+    let all = [1, 2, 3];
+    let (mut leader, mut epoch) = c.wait_broadcast(&all, T);
+    for round in 0..3 {
+        c.kill(leader);
+        let survivors = others(&all, leader);
+        let (l2, e2) = c.wait_new_epoch(&survivors, epoch, T);
+        assert_ne!(l2, leader, "round {round}");
+        assert!(e2 > epoch, "round {round}: epoch {e2} not above {epoch}");
+        // The killed node comes back as a follower of the new leader, in the same epoch.
+        c.start(leader);
+        assert_eq!(c.wait_broadcast(&all, T), (l2, e2), "round {round}");
+        (leader, epoch) = (l2, e2);
+    }
+    for s in all {
+        assert_eq!(c.epochs_on_disk(s), (epoch, epoch));
+    }
+}
+
+#[test]
+fn follower_kill_keeps_the_leader() {
+    let mut c = Cluster::new(5, 0, "");
+    c.start_all();
+    let all = [1, 2, 3, 4, 5];
+    let (leader, epoch) = c.wait_broadcast(&all, T);
+    c.kill(1);
+    c.kill(2);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(c.broadcast(leader), Some(("leading".into(), leader, epoch)), "3 of 5 is still a quorum");
+    assert_eq!(c.wait_broadcast(&[3, 4, 5], T), (leader, epoch));
+}
+
+#[test]
+fn leader_without_quorum_steps_down_and_minority_never_leads() {
+    let mut c = Cluster::new(3, 0, "");
+    c.start_all();
+    let (leader, _) = c.wait_broadcast(&[1, 2, 3], T);
+    let before = c.log_len(leader);
+    let killed_at = now_ms();
+    for s in others(&[1, 2, 3], leader) {
+        c.kill(s);
+    }
+    let line = wait_for(T, "the leader to step down", || {
+        let log = c.log(leader);
+        log[before..].lines().find(|l| l.contains("Peer state changed: looking")).map(str::to_string)
+    });
+    let took = line_time_ms(&line).unwrap_or(u64::MAX).saturating_sub(killed_at);
+    // syncLimit·tickTime plus one tick, plus a little scheduling slack.
+    assert!(took <= 5 * 100 + 100 + 150, "stepped down after {took} ms");
+    assert!(
+        c.log(leader)[before..]
+            .contains(&format!("Not sufficient followers synced, only synced with sids: [{leader}]"))
+    );
+    std::thread::sleep(Duration::from_millis(2000));
+    let after = &c.log(leader)[before..];
+    assert!(!after.contains("Decided: "), "the lone node decided: {after}");
+    assert_eq!(c.current_state(leader).as_deref(), Some("looking"));
+}
+
+#[test]
+fn stopped_leader_is_replaced_and_rejoins_as_follower() {
+    let mut c = Cluster::new(3, 0, "");
+    c.start_all();
+    let all = [1, 2, 3];
+    let (leader, epoch) = c.wait_broadcast(&all, T);
+    c.signal(leader, "STOP");
+    let (l2, e2) = c.wait_new_epoch(&others(&all, leader), epoch, T);
+    assert_ne!(l2, leader);
+    c.signal(leader, "CONT");
+    assert_eq!(c.wait_broadcast(&all, T), (l2, e2));
+    assert!(c.log(leader).contains("Not sufficient followers synced"), "the old leader noticed it lost its quorum");
+    assert_eq!(c.broadcast(leader).map(|b| b.0), Some("following".to_string()));
+}
+
+#[test]
+fn restarted_node_rejoins_without_changing_the_epoch() {
+    let mut c = Cluster::new(3, 0, "");
+    c.start_all();
+    let all = [1, 2, 3];
+    let (leader, epoch) = c.wait_broadcast(&all, T);
+    let follower = others(&all, leader)[0];
+    c.kill(follower);
+    std::thread::sleep(Duration::from_millis(300));
+    c.start(follower);
+    assert_eq!(c.wait_broadcast(&all, T), (leader, epoch));
+    assert_eq!(c.epochs_on_disk(follower), (epoch, epoch));
+    assert_eq!(c.epochs_on_disk(leader), (epoch, epoch));
+}
+
+#[test]
+fn quorum_port_bad_input_closes_only_that_connection() {
+    let mut c = Cluster::new(3, 0, "server.9=127.0.0.1:1:2:observer\n");
+    c.start_all();
+    let all = [1, 2, 3];
+    let (leader, epoch) = c.wait_broadcast(&all, T);
+    let qport = c.ports[&leader].0;
+    let mut hello_unknown = Vec::new();
+    hello_unknown.extend_from_slice(&0x7a6b_656ci32.to_be_bytes());
+    hello_unknown.extend_from_slice(&0i64.to_be_bytes());
+    hello_unknown.extend_from_slice(&28i32.to_be_bytes());
+    hello_unknown.extend_from_slice(&77i64.to_be_bytes());
+    hello_unknown.extend_from_slice(&[0; 20]);
+    hello_unknown.extend_from_slice(&(-1i32).to_be_bytes());
+    let mut wrong_type = 0x1234_5678i32.to_be_bytes().to_vec();
+    wrong_type.extend_from_slice(&[0; 8]);
+    wrong_type.extend_from_slice(&(-1i32).to_be_bytes());
+    wrong_type.extend_from_slice(&(-1i32).to_be_bytes());
+    let mut oversized = vec![0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0];
+    oversized.extend_from_slice(&(10_000_000i32).to_be_bytes());
+    // A ZooKeeper follower's FOLLOWERINFO, sid 2.
+    let mut zab = 11i32.to_be_bytes().to_vec();
+    zab.extend_from_slice(&(1i64 << 32).to_be_bytes());
+    zab.extend_from_slice(&20i32.to_be_bytes());
+    zab.extend_from_slice(&2i64.to_be_bytes());
+    zab.extend_from_slice(&0x10000i32.to_be_bytes());
+    zab.extend_from_slice(&0i64.to_be_bytes());
+    zab.extend_from_slice(&(-1i32).to_be_bytes());
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "garbage",
+            b"GET / HTTP/1.1\r\n\r\nxxxxxxxxxxxxxxxxxx".to_vec(),
+            "packet data length 774966538 is out of range",
+        ),
+        ("wrong first packet", wrong_type, "first packet is type 305419896, not a zkelect hello"),
+        ("oversized", oversized, "packet data length 10000000 is out of range"),
+        ("unknown sid", hello_unknown, "server id 77 is not in the configuration"),
+        ("zab learner", zab, "Refusing ZooKeeper (Zab) learner sid 2"),
+    ];
+    for (what, bytes, line) in cases {
+        let mut s = TcpStream::connect(("127.0.0.1", qport)).expect("connect");
+        s.write_all(&bytes).expect("write");
+        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let mut buf = [0u8; 64];
+        assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)), "{what}: connection not closed");
+        wait_for(T, line, || c.log(leader).contains(line).then_some(()));
+    }
+    // A silent client is dropped after initLimit ticks; the ensemble never noticed any of this.
+    let mut silent = TcpStream::connect(("127.0.0.1", qport)).expect("connect");
+    silent.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut buf = [0u8; 8];
+    assert!(matches!(silent.read(&mut buf), Ok(0) | Err(_)));
+    assert_eq!(c.wait_broadcast(&all, T), (leader, epoch));
+    for s in all {
+        assert_eq!(c.log(s).matches("Peer state changed: looking").count(), 1, "node {s} re-elected");
+    }
+}
+
+#[test]
+fn threads_return_to_baseline_after_50_leader_changes() {
+    let mut c = Cluster::new(3, 0, "tickTime=50\n");
+    c.start_all();
+    let all = [1, 2, 3];
+    let watched = 1;
+    let (mut leader, mut epoch) = c.wait_broadcast(&all, T);
+    if leader == watched {
+        c.signal(leader, "STOP");
+        (leader, epoch) = c.wait_new_epoch(&others(&all, watched), epoch, T);
+        c.signal(watched, "CONT");
+        c.wait_broadcast(&all, T);
+    }
+    std::thread::sleep(Duration::from_secs(6));
+    let baseline = c.thread_count(watched);
+    let mut changes = 0;
+    while changes < 50 {
+        c.signal(leader, "STOP");
+        let (l2, e2) = c.wait_new_epoch(&others(&all, leader), epoch, T);
+        c.signal(leader, "CONT");
+        c.wait_broadcast(&all, T);
+        changes += 1;
+        (leader, epoch) = (l2, e2);
+    }
+    if leader == watched {
+        c.signal(leader, "STOP");
+        c.wait_new_epoch(&others(&all, watched), epoch, T);
+        c.signal(watched, "CONT");
+        c.wait_broadcast(&all, T);
+    }
+    let settled = wait_for(Duration::from_secs(15), "thread count back to baseline", || {
+        let n = c.thread_count(watched);
+        (n <= baseline).then_some(n)
+    });
+    println!("node {watched}: {baseline} threads before, {settled} after {changes} leader changes");
+}
