@@ -305,6 +305,7 @@ impl Sim {
                     current_vote: n.current,
                     logicalclock: n.fle.logicalclock(),
                     proposal: n.fle.proposal(),
+                    confirming: false,
                 };
                 let w = WireNotification {
                     state: t.3,

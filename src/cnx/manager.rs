@@ -340,6 +340,11 @@ impl Inner {
     pub fn handle_connection(self: &Arc<Self>, stream: TcpStream, msg: InitialMessage, remote: &str) {
         let my = self.settings.my_sid;
         let sid = msg.sid;
+        log::debug!(
+            "Received {:?} handshake from sid {sid} at {remote}, addresses {:?}",
+            msg.version,
+            msg.addrs.iter().map(ToString::to_string).collect::<Vec<_>>()
+        );
         if sid == my {
             log::warn!(
                 "We got a connection request from a server with our own ID. This should be either a configuration error, or a bug. (from {remote}, closing it)"

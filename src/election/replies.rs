@@ -15,6 +15,9 @@ pub struct PeerView {
     pub logicalclock: i64,
     /// `FastLeaderElection.getVote()`: the proposal of the running instance.
     pub proposal: Vote,
+    /// Following a leader we cannot hold a session with (a ZooKeeper server): settled votes from
+    /// voters are handed to the peer loop, which re-confirms the leader with them.
+    pub confirming: bool,
 }
 
 /// What to do with one received notification.
@@ -90,6 +93,8 @@ pub fn receive(
                 peer_epoch: c.peer_epoch,
             }),
         }
+    } else if view.confirming {
+        Receipt { forward: Some(n), reply: None }
     } else {
         Receipt::default()
     }

@@ -295,7 +295,14 @@ fn wire(state: i32, leader: i64, round: i64) -> WireNotification {
 fn messenger_reply_rules() {
     let q = qv("server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\nserver.9=h:7:8:observer\n");
     let current = Vote { version: 0, id: 3, zxid: 0, election_epoch: 4, peer_epoch: 1, state: Following };
-    let following = PeerView { my_id: 1, state: Following, current_vote: current, logicalclock: 4, proposal: current };
+    let following = PeerView {
+        my_id: 1,
+        state: Following,
+        current_vote: current,
+        logicalclock: 4,
+        proposal: current,
+        confirming: false,
+    };
     // Non-voter: current vote, our logicalclock, our state.
     let r = receive(&following, &q, 9, &wire(0, 9, 1), None);
     assert_eq!(r.reply.map(|t| (t.leader, t.election_epoch, t.state)), Some((3, 4, Following)));
@@ -309,7 +316,8 @@ fn messenger_reply_rules() {
     assert_eq!(receive(&following, &q, 2, &wire(7, 3, 4), None), Receipt::default());
     // LOOKING: forward; answer an older round with our proposal.
     let proposal = Vote::new(3, 0, 5, 1);
-    let looking = PeerView { my_id: 1, state: Looking, current_vote: current, logicalclock: 5, proposal };
+    let looking =
+        PeerView { my_id: 1, state: Looking, current_vote: current, logicalclock: 5, proposal, confirming: false };
     let r = receive(&looking, &q, 2, &wire(0, 2, 3), None);
     assert!(r.forward.is_some());
     assert_eq!(r.reply.map(|t| (t.leader, t.election_epoch, t.state)), Some((3, 5, Looking)));

@@ -3,23 +3,116 @@
 
 use super::quorum_peer::Shared;
 use super::session::{read_packet, write_packet};
+use crate::election::{ToSend, Vote, check_leader, has_quorum};
+use crate::messenger::ElectionEvent;
 use crate::wire::notification::ServerState;
 use crate::wire::packet::{self, Hello, QuorumPacket, epoch_zxid, type_name};
+use crossbeam_channel::{Receiver, select};
+use std::collections::HashMap;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-pub fn follow(s: &Shared) {
+/// The leader closed the session right at our hello: it does not speak zkelect sessions.
+const NOT_ZKELECT: &str = "closed the session at our hello";
+
+pub fn follow(s: &Shared, events: &Receiver<ElectionEvent>) {
     let (leader, observer) = {
         let st = s.status.lock();
         (st.current_vote.id, st.state == ServerState::Observing)
     };
     match run(s, leader, observer) {
         Ok(()) => {}
-        Err(e) if s.is_stopping() => {
-            log::debug!("session with leader {leader} closed on shutdown: {e}")
-        }
+        Err(e) if s.is_stopping() => log::debug!("session with leader {leader} closed on shutdown: {e}"),
+        Err(e) if e.contains(NOT_ZKELECT) => election_only(s, events, leader),
         Err(e) => log::warn!("Exception when following the leader {leader}: {e}"),
     }
+}
+
+/// Following a ZooKeeper leader, which refuses our session: stay FOLLOWING/OBSERVING without a
+/// session and re-confirm the leader through the election every syncLimit ticks. Our current vote
+/// sent as LOOKING makes every settled server answer with its own (the out-of-election replies);
+/// a quorum naming the leader, with the leader itself saying LEADING, confirms it and tells us the
+/// ensemble's epoch. Anything less within the window sends us LOOKING.
+fn election_only(s: &Shared, events: &Receiver<ElectionEvent>, leader: i64) {
+    let sync = s.tick() * s.cfg.sync_limit;
+    let me = s.my_id();
+    log::info!(
+        "Leader {leader} {NOT_ZKELECT}: it is not a zkelect server (a ZooKeeper server?). Following it in \
+         election-only mode, re-confirming it through the election every {} ms",
+        sync.as_millis()
+    );
+    s.set_phase("election-only");
+    s.set_confirming(true);
+    let mut confirmed_once = false;
+    while !s.is_stopping() {
+        while events.try_recv().is_ok() {}
+        let cv = s.status.lock().current_vote;
+        for sid in s.qv.voters().filter(|v| *v != me) {
+            s.send(ToSend {
+                leader: cv.id,
+                zxid: cv.zxid,
+                election_epoch: cv.election_epoch,
+                state: ServerState::Looking,
+                sid,
+                peer_epoch: cv.peer_epoch,
+            });
+        }
+        let deadline = Instant::now() + sync;
+        let mut votes: HashMap<i64, Vote> = HashMap::new();
+        let mut confirmed = None;
+        while confirmed.is_none() {
+            let ev = select! {
+                recv(events) -> ev => ev.ok(),
+                recv(s.stop_rx) -> _ => break,
+                default(deadline.saturating_duration_since(Instant::now())) => break,
+            };
+            let Some(ElectionEvent::Notification(n)) = ev else { continue };
+            if n.state == ServerState::Looking || n.state == ServerState::Observing {
+                continue;
+            }
+            votes.insert(n.sid, n.vote());
+            let Some(lv) = votes.get(&leader).copied().filter(|v| v.state == ServerState::Leading) else { continue };
+            let target = Vote { state: ServerState::Following, ..lv };
+            let mut with_me = votes.clone();
+            with_me.insert(me, target);
+            if has_quorum(&s.qv, &with_me, &target) && check_leader(&with_me, leader, lv.election_epoch, me, 0) {
+                confirmed = Some(lv.peer_epoch);
+            }
+        }
+        let Some(epoch) = confirmed else {
+            if !s.is_stopping() {
+                log::warn!(
+                    "Leader {leader} could not be confirmed through the election within {} ms; going LOOKING",
+                    sync.as_millis()
+                );
+            }
+            break;
+        };
+        if let Err(e) = adopt_epoch(s, epoch) {
+            log::error!("{e}");
+            break;
+        }
+        if !confirmed_once {
+            log::info!("Leader {leader} confirmed through the election in epoch {epoch} (election-only mode)");
+            confirmed_once = true;
+        }
+        if !s.pause(deadline.saturating_duration_since(Instant::now())) {
+            break;
+        }
+    }
+    s.set_confirming(false);
+}
+
+/// Takes on the ensemble's epoch (never going back), as a synced learner would.
+fn adopt_epoch(s: &Shared, epoch: i64) -> Result<(), String> {
+    if epoch > s.accepted_epoch() {
+        s.set_accepted_epoch(epoch)?;
+    }
+    if epoch > s.current_epoch() {
+        s.set_current_epoch(epoch)?;
+    }
+    s.update_election_vote(epoch);
+    Ok(())
 }
 
 fn run(s: &Shared, leader: i64, observer: bool) -> Result<(), String> {
@@ -41,9 +134,7 @@ fn run(s: &Shared, leader: i64, observer: bool) -> Result<(), String> {
     let info = match read_packet(&stream, deadline) {
         Ok(p) => p,
         Err(packet::PacketError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err(format!(
-                "leader {leader} closed the session at our hello; it does not speak zkelect sessions (a ZooKeeper server?)"
-            ));
+            return Err(format!("leader {leader} {NOT_ZKELECT}"));
         }
         Err(e) => return Err(format!("waiting for LEADERINFO: {e}")),
     };

@@ -133,6 +133,15 @@ impl Shared {
         self.status.lock().current_vote.peer_epoch = epoch;
     }
 
+    /// Hands a notification to the `WorkerSender`.
+    pub fn send(&self, t: crate::election::ToSend) {
+        self.messenger.send(t);
+    }
+
+    pub fn set_confirming(&self, on: bool) {
+        self.view.lock().confirming = on;
+    }
+
     pub fn register_session(&self, s: &std::net::TcpStream) {
         if let Ok(c) = s.try_clone() {
             self.sessions.lock().push(c);
@@ -179,6 +188,7 @@ impl QuorumPeer {
             current_vote: initial,
             logicalclock: 0,
             proposal: initial,
+            confirming: false,
         }));
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         {
@@ -296,7 +306,7 @@ impl PeerLoop {
                     self.back_to_looking()
                 }
                 ServerState::Following | ServerState::Observing => {
-                    super::follower::follow(&self.s);
+                    super::follower::follow(&self.s, &self.events);
                     self.back_to_looking()
                 }
             };

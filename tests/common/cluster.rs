@@ -2,7 +2,7 @@
 //! killed by PID when the cluster is dropped, also when the test fails.
 
 use super::{free_ports, wait_for};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,9 +15,18 @@ pub struct Cluster {
     /// sid -> (quorum port, election port, client port)
     pub ports: BTreeMap<i64, (u16, u16, u16)>,
     pub observers: Vec<i64>,
+    /// Nodes run by Apache ZooKeeper (Debian's package) instead of zkelect.
+    pub java: BTreeSet<i64>,
+    /// Two election addresses per server (127.0.0.1 and 127.0.0.2) with `multiAddress.enabled`.
+    pub multi_address: bool,
+    /// `RUST_LOG` of the zkelect nodes.
+    pub rust_log: String,
     children: BTreeMap<i64, Child>,
     extra: String,
 }
+
+/// Where Debian's `zookeeper` package puts its jars.
+pub const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
 
 impl Cluster {
     /// `voters` participants with sids 1..=voters, then `observers` observers.
@@ -39,13 +48,33 @@ impl Cluster {
             dir,
             ports: ports.collect(),
             observers: (voters + 1..=voters + observers).collect(),
+            java: BTreeSet::new(),
+            multi_address: false,
+            rust_log: std::env::var("ZKELECT_TEST_LOG").unwrap_or_else(|_| "info".into()),
             children: BTreeMap::new(),
             extra: extra.to_string(),
         };
-        for sid in c.ports.keys() {
-            c.write_config(*sid);
-        }
+        c.write_configs();
         c
+    }
+
+    /// A mixed ensemble: `java` lists the sids run by Apache ZooKeeper.
+    pub fn mixed(voters: i64, java: &[i64], multi_address: bool, extra: &str) -> Cluster {
+        let mut c = Cluster::new(voters, 0, extra);
+        c.java = java.iter().copied().collect();
+        c.multi_address = multi_address;
+        c.write_configs();
+        c
+    }
+
+    fn write_configs(&self) {
+        for sid in self.ports.keys() {
+            self.write_config(*sid);
+        }
+    }
+
+    pub fn is_java(&self, sid: i64) -> bool {
+        self.java.contains(&sid)
     }
 
     pub fn node_dir(&self, sid: i64) -> PathBuf {
@@ -62,25 +91,62 @@ impl Cluster {
         std::fs::write(d.join("myid"), format!("{sid}\n")).expect("myid");
         let mut cfg = format!(
             "tickTime=100\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
-             4lw.commands.whitelist=*\nfastleader.maxNotificationInterval=1600\ncnxTimeout=1000\n",
+             4lw.commands.whitelist=*\nfastleader.maxNotificationInterval=1600\ncnxTimeout=1000\n\
+             admin.enableServer=false\n",
             d.display(),
             self.ports[&sid].2
         );
         for (s, (q, e, _)) in &self.ports {
             let role = if self.observers.contains(s) { ":observer" } else { "" };
-            cfg.push_str(&format!("server.{s}=127.0.0.1:{q}:{e}{role}\n"));
+            if self.multi_address {
+                cfg.push_str(&format!("server.{s}=127.0.0.1:{q}:{e}{role}|127.0.0.2:{q}:{e}{role}\n"));
+            } else {
+                cfg.push_str(&format!("server.{s}=127.0.0.1:{q}:{e}{role}\n"));
+            }
+        }
+        if self.multi_address {
+            cfg.push_str("multiAddress.enabled=true\n");
         }
         cfg.push_str(&self.extra);
         std::fs::write(d.join("zoo.cfg"), cfg).expect("zoo.cfg");
+        if self.is_java(sid) {
+            let log4j = format!(
+                "log4j.rootLogger=INFO, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n\
+                 log4j.appender.F.File={}\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n\
+                 log4j.appender.F.layout.ConversionPattern=%d{{yyyy-MM-dd HH:mm:ss,SSS}} - %-5p [%t:%C{{1}}@%L] - %m%n\n",
+                self.log_path(sid).display()
+            );
+            std::fs::write(d.join("log4j.properties"), log4j).expect("log4j.properties");
+        }
     }
 
     /// Starts (or restarts) a node; its stderr is appended to its log file.
     pub fn start(&mut self, sid: i64) {
+        if self.is_java(sid) {
+            let d = self.node_dir(sid);
+            let out = std::fs::File::create(d.join("jvm.out")).expect("jvm.out");
+            let child = Command::new("java")
+                .args(["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp"])
+                .arg(format!("{ZK_JAR}:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"))
+                .arg(format!("-Dlog4j.configuration=file:{}", d.join("log4j.properties").display()))
+                .arg("-Djava.net.preferIPv4Stack=true")
+                // ZooKeeper 3.8 reads this one as a system property before it parses zoo.cfg.
+                .arg(format!("-Dzookeeper.multiAddress.enabled={}", self.multi_address))
+                .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+                .arg(d.join("zoo.cfg"))
+                .stdin(Stdio::null())
+                .stdout(out.try_clone().expect("clone"))
+                .stderr(out)
+                .spawn()
+                .expect("spawn java");
+            self.children.insert(sid, child);
+            return;
+        }
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(sid)).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
             .arg("start")
             .arg(self.node_dir(sid).join("zoo.cfg"))
-            .env("RUST_LOG", std::env::var("ZKELECT_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env("RUST_LOG", &self.rust_log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -116,6 +182,40 @@ impl Cluster {
 
     pub fn log(&self, sid: i64) -> String {
         std::fs::read_to_string(self.log_path(sid)).unwrap_or_default()
+    }
+
+    /// Every election result in a node's log since `from` bytes, as (state, leader), for zkelect
+    /// ("Decided: …") and for ZooKeeper ("LEADING/FOLLOWING - LEADER ELECTION TOOK", the leader of a
+    /// follower read from its `LeaderConnector-/host:quorumPort` thread).
+    pub fn decisions(&self, sid: i64, from: usize) -> Vec<(String, i64)> {
+        let log = self.log(sid);
+        let tail = log.get(from..).unwrap_or("");
+        let mut out = Vec::new();
+        let mut pending_follow = false;
+        for line in tail.lines() {
+            if let Some(i) = line.find("Decided: ") {
+                let mut it = line[i + 9..].split_whitespace();
+                if let (Some(state), _, Some(l)) = (it.next(), it.next(), it.next().and_then(|x| x.parse().ok())) {
+                    out.push((state.to_string(), l));
+                }
+            } else if line.contains("LEADING - LEADER ELECTION TOOK") && self.is_java(sid) {
+                out.push(("LEADING".into(), sid));
+                pending_follow = false;
+            } else if (line.contains("FOLLOWING - LEADER ELECTION TOOK")
+                || line.contains("OBSERVING - LEADER ELECTION TOOK"))
+                && self.is_java(sid)
+            {
+                pending_follow = true;
+            } else if pending_follow && let Some(i) = line.find("[LeaderConnector-/") {
+                let addr = &line[i + 18..];
+                let port: Option<u16> = addr.split([':', ']']).nth(1).and_then(|p| p.parse().ok());
+                if let Some(leader) = port.and_then(|p| self.ports.iter().find(|(_, v)| v.0 == p).map(|(s, _)| *s)) {
+                    out.push(("FOLLOWING".into(), leader));
+                    pending_follow = false;
+                }
+            }
+        }
+        out
     }
 
     /// The last decision in a node's log since `from` bytes: (state, leader).
