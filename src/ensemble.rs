@@ -36,13 +36,9 @@ pub fn run(opts: Options) -> Result<bool, String> {
     }
     let ports = free_ports(3 * opts.nodes).map_err(|e| format!("cannot allocate ports: {e}"))?;
     write_configs(&dir, opts.nodes, &ports, opts.tick_time)?;
-    println!("ensemble of {} nodes in {}", opts.nodes, dir.display());
+    say!("ensemble of {} nodes in {}", opts.nodes, dir.display());
     for sid in 1..=opts.nodes {
-        println!(
-            "  n{sid}: election 127.0.0.1:{}, 4lw 127.0.0.1:{}",
-            ports[3 * (sid - 1) + 1],
-            ports[3 * (sid - 1) + 2]
-        );
+        say!("  n{sid}: election 127.0.0.1:{}, 4lw 127.0.0.1:{}", ports[3 * (sid - 1) + 1], ports[3 * (sid - 1) + 2]);
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the zkelect binary: {e}"))?;
     let (tx, rx) = mpsc::channel();
@@ -79,7 +75,7 @@ pub fn run(opts: Options) -> Result<bool, String> {
                 shown = None;
             }
             Ok(Report::Exited { sid }) => {
-                println!("[n{sid}] exited");
+                say!("[n{sid}] exited");
                 decided.remove(&sid);
                 alive -= 1;
             }
@@ -89,7 +85,7 @@ pub fn run(opts: Options) -> Result<bool, String> {
             let leaders: Vec<(i64, i64)> = decided.values().map(|(_, l, e)| (*l, *e)).collect();
             let first = leaders[0];
             if leaders.iter().all(|x| x.0 == first.0) && shown != Some(first) {
-                println!(
+                say!(
                     "settled after {} ms: leader is server {} (epoch {}), {} followers",
                     t0.elapsed().as_millis(),
                     first.0,
@@ -102,7 +98,7 @@ pub fn run(opts: Options) -> Result<bool, String> {
         }
     }
     stop(&mut children);
-    println!("stopped all {} nodes; logs are in {}", opts.nodes, dir.display());
+    say!("stopped all {} nodes; logs are in {}", opts.nodes, dir.display());
     Ok(shown.is_some())
 }
 
@@ -177,7 +173,7 @@ fn interesting(sid: usize, line: &str) -> Option<Report> {
             || msg.contains("stepping down")
             || msg.starts_with("Exception when following");
     if show {
-        println!("[n{sid}] {msg}");
+        say!("[n{sid}] {msg}");
     }
     // "Peer state changed: following - broadcast (leader 3, epoch 1)": the session is up.
     if let Some(rest) = msg.strip_prefix("Peer state changed: ")

@@ -5,6 +5,7 @@
 //! `FastLeaderElection` state machine), [`messenger`] (`WorkerSender`/`WorkerReceiver`), [`cnx`]
 //! (`QuorumCnxManager`), and the pure [`wire`] and [`config`] codecs.
 
+pub mod admin;
 pub mod cnx;
 pub mod config;
 pub mod election;

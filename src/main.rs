@@ -1,6 +1,15 @@
 //! `zkelect`: one ZooKeeper-compatible leader-election node per process.
 
+/// `println!` that ignores a closed stdout (`zkelect status … | head -1`) instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod ensemble;
+mod status;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +41,15 @@ enum Cmd {
         /// Path of the zoo.cfg file.
         config: PathBuf,
     },
+    /// Ask a node (its clientPort) how it stands. Exit status: 0 in a quorum, 1 not in a quorum
+    /// (LOOKING), 2 unreachable.
+    Status {
+        /// host:port of the node's clientPort.
+        address: String,
+        /// Connect and read timeout, in ms.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
     /// Run a local ensemble of N nodes on 127.0.0.1 and show its election (Ctrl-C stops it).
     Ensemble {
         /// Number of nodes.
@@ -54,6 +72,9 @@ fn main() -> ExitCode {
     zkelect::logging::init();
     match cli.cmd {
         Cmd::Start { config } => start(&config),
+        Cmd::Status { address, timeout_ms } => {
+            ExitCode::from(status::run(&address, std::time::Duration::from_millis(timeout_ms)))
+        }
         Cmd::Ensemble { nodes, run_for, dir, tick_time } => {
             let opts = ensemble::Options {
                 nodes,

@@ -9,9 +9,10 @@ use crate::thread::ThreadGroup;
 use crate::wire::notification::{self, Layout, NotificationError, ServerState, WireNotification};
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// What the election loop consumes: notifications, and connections that just came up.
 #[derive(Debug, Clone)]
@@ -32,6 +33,18 @@ pub struct MessengerStats {
     pub notifications_sent: AtomicU64,
     pub notifications_received: AtomicU64,
     pub malformed_dropped: AtomicU64,
+    /// The last vote each peer sent us, and when (for `elec`).
+    pub last_votes: Mutex<HashMap<i64, (LastVote, SystemTime)>>,
+}
+
+/// A received vote as `elec` shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct LastVote {
+    pub state: Option<ServerState>,
+    pub leader: i64,
+    pub zxid: i64,
+    pub election_epoch: i64,
+    pub peer_epoch: i64,
 }
 
 impl Messenger {
@@ -152,6 +165,14 @@ impl ReceiverLoop {
                 None
             }
         });
+        let last = LastVote {
+            state: ServerState::from_i32(w.state),
+            leader: w.leader,
+            zxid: w.zxid,
+            election_epoch: w.election_epoch,
+            peer_epoch: w.peer_epoch,
+        };
+        self.stats.last_votes.lock().insert(sid, (last, SystemTime::now()));
         let view = *self.view.lock();
         let receipt = receive(&view, &self.qv, sid, &w, config_version);
         if self.qv.is_voter(sid)

@@ -270,3 +270,28 @@ fn multi_address_v2_handshakes_both_directions() {
         assert_compatible(&c);
     }
 }
+
+#[test]
+fn zookeeper_four_letter_word_client_reads_zkelect() {
+    let _g = setup();
+    let mut c = Cluster::new(3, 0, TICK);
+    c.start_all();
+    let (leader, epoch) = c.wait_broadcast(&[1, 2, 3], T);
+    let run = |word: &str| {
+        let out = Command::new("java")
+            .args(["-cp", &format!("{ZK_JAR}:/usr/share/java/slf4j-nop.jar")])
+            .arg("org.apache.zookeeper.client.FourLetterWordMain")
+            .args(["127.0.0.1", &c.ports[&1].2.to_string(), word])
+            .output()
+            .expect("run FourLetterWordMain");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let srvr = run("srvr");
+    assert!(srvr.contains("Zookeeper version: 3.8.0-zkelect-") && srvr.contains("Mode: follower"), "{srvr}");
+    let mntr = run("mntr");
+    let kv: BTreeMap<&str, &str> = mntr.lines().filter_map(|l| l.split_once('\t')).collect();
+    assert_eq!(kv.get("zk_server_state"), Some(&"follower"), "{mntr}");
+    assert_eq!(kv.get("zk_leader_id"), Some(&leader.to_string().as_str()));
+    assert_eq!(kv.get("zk_current_epoch"), Some(&epoch.to_string().as_str()));
+}

@@ -127,7 +127,7 @@ fn shipped_example_configs_load() {
 #[test]
 fn ensemble_command_shows_one_leader() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_zkelect"))
-        .args(["ensemble", "--nodes", "3", "--for", "3"])
+        .args(["ensemble", "--nodes", "3", "--for", "5"])
         .output()
         .expect("run ensemble");
     let text = String::from_utf8_lossy(&out.stdout);

@@ -124,6 +124,8 @@ pub struct QuorumPeerConfig {
     pub metrics_http_port: Option<u16>,
     /// `zkelect.onStateChange`: program run on every state or leader change.
     pub on_state_change: Option<PathBuf>,
+    /// `zkelect.onStateChange.timeoutMs`: a hook run is killed after this long.
+    pub on_state_change_timeout_ms: u64,
     /// Every `key=value` as read (last occurrence wins), for `conf`.
     pub raw: BTreeMap<String, String>,
 }
@@ -230,6 +232,7 @@ impl QuorumPeerConfig {
             four_letter_whitelist: vec!["srvr".to_string()],
             metrics_http_port: None,
             on_state_change: None,
+            on_state_change_timeout_ms: 10_000,
             raw: raw.clone(),
         };
         let mut init_limit = None;
@@ -308,6 +311,8 @@ impl QuorumPeerConfig {
                 }
                 "metricsProvider.httpPort" => cfg.metrics_http_port = Some(parse_port(v).map_err(|m| err(line, k, m))?),
                 "zkelect.onStateChange" => cfg.on_state_change = (!v.is_empty()).then(|| PathBuf::from(v)),
+                "zkelect.onStateChange.timeoutMs" => cfg.on_state_change_timeout_ms = num(v)?.max(1),
+                "metricsProvider.httpHost" => {}
                 "sslQuorum"
                 | "quorum.auth.enableSasl"
                 | "quorum.auth.learnerRequireSasl"

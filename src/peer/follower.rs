@@ -92,6 +92,7 @@ fn election_only(s: &Shared, events: &Receiver<ElectionEvent>, leader: i64) {
             log::error!("{e}");
             break;
         }
+        s.announce();
         if !confirmed_once {
             log::info!("Leader {leader} confirmed through the election in epoch {epoch} (election-only mode)");
             confirmed_once = true;

@@ -7,4 +7,4 @@ mod leader;
 mod quorum_peer;
 mod session;
 
-pub use quorum_peer::{ElectionStats, PeerStatus, QuorumPeer};
+pub use quorum_peer::{ElectionStats, PeerStatus, QuorumPeer, Snapshot};

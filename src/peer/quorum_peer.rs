@@ -2,6 +2,8 @@
 //! LOOKING, then holds the decided state.
 
 use super::epochs::EpochFiles;
+use crate::admin::hook::HookEvent;
+use crate::admin::{AdminServer, StateHook, fourlw, metrics};
 use crate::cnx::{CnxSettings, QuorumCnxManager};
 use crate::config::{QuorumPeerConfig, QuorumVerifier};
 use crate::election::{Action, Decision, FastLeaderElection, FleSettings, PeerView, Vote};
@@ -76,9 +78,23 @@ pub(super) struct Shared {
     pub stop_rx: Receiver<()>,
     /// Session sockets of the running leader or learner, shut down by `shutdown()` to unblock reads.
     pub sessions: Mutex<Vec<std::net::TcpStream>>,
+    hook: Option<StateHook>,
 }
 
 impl Shared {
+    fn snapshot(&self) -> Snapshot {
+        use std::sync::atomic::Ordering::Relaxed;
+        let st = &self.messenger.stats;
+        Snapshot {
+            status: self.status.lock().clone(),
+            peers: self.manager.peer_status(),
+            last_votes: st.last_votes.lock().clone(),
+            notifications_sent: st.notifications_sent.load(Relaxed),
+            notifications_received: st.notifications_received.load(Relaxed),
+            malformed_dropped: st.malformed_dropped.load(Relaxed),
+        }
+    }
+
     pub fn my_id(&self) -> i64 {
         self.cfg.my_id
     }
@@ -103,6 +119,19 @@ impl Shared {
         let (state, leader, epoch) = (st.state, st.current_vote.id, st.current_epoch);
         drop(st);
         log::info!("Peer state changed: {} - {phase} (leader {leader}, epoch {epoch})", state.lower());
+        if phase == "broadcast" {
+            self.announce();
+        }
+    }
+
+    /// Tells the state-change hook where we stand: LOOKING, or established in a role with the
+    /// leader and the epoch (the fencing token).
+    pub fn announce(&self) {
+        let Some(hook) = &self.hook else { return };
+        let st = self.status.lock();
+        let ev = HookEvent { state: st.state.lower(), leader: st.leader().unwrap_or(-1), epoch: st.current_epoch };
+        drop(st);
+        hook.notify(ev);
     }
 
     pub fn accepted_epoch(&self) -> i64 {
@@ -158,10 +187,23 @@ impl Shared {
     }
 }
 
+/// Everything the four-letter words and the metrics show, taken at one moment.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub status: PeerStatus,
+    pub peers: std::collections::HashMap<i64, crate::cnx::PeerCnxStatus>,
+    pub last_votes: std::collections::HashMap<i64, (crate::messenger::LastVote, SystemTime)>,
+    pub notifications_sent: u64,
+    pub notifications_received: u64,
+    pub malformed_dropped: u64,
+}
+
 /// A running node. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
 pub struct QuorumPeer {
     shared: Arc<Shared>,
     threads: ThreadGroup,
+    /// Four-letter words and metrics.
+    admin: Vec<AdminServer>,
 }
 
 impl QuorumPeer {
@@ -220,6 +262,13 @@ impl QuorumPeer {
             started: now,
         };
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(0);
+        let hook = match &cfg.on_state_change {
+            Some(p) => Some(
+                StateHook::start(p.clone(), my, Duration::from_millis(cfg.on_state_change_timeout_ms))
+                    .map_err(|e| format!("cannot start the state-change hook thread: {e}"))?,
+            ),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             cfg,
             qv,
@@ -231,17 +280,41 @@ impl QuorumPeer {
             stop_tx: Mutex::new(Some(stop_tx)),
             stop_rx,
             sessions: Mutex::new(Vec::new()),
+            hook,
         });
         let threads = ThreadGroup::new();
         let s2 = Arc::clone(&shared);
         threads
             .spawn(format!("QuorumPeer[myid={my}]"), move || PeerLoop::new(s2, events_rx).run())
             .map_err(|e| format!("cannot start the peer thread: {e}"))?;
-        Ok(QuorumPeer { shared, threads })
+        let mut peer = QuorumPeer { shared, threads, admin: Vec::new() };
+        let cfg = Arc::new(peer.shared.cfg.clone());
+        let source: Arc<dyn Fn() -> Snapshot + Send + Sync> = Arc::new(peer.snapshot_source());
+        for started in [fourlw::start(Arc::clone(&cfg), Arc::clone(&source)), metrics::start(cfg, source)] {
+            match started {
+                Ok(Some(server)) => peer.admin.push(server),
+                Ok(None) => {}
+                Err(e) => {
+                    peer.shutdown();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(peer)
     }
 
     pub fn status(&self) -> PeerStatus {
         self.shared.status.lock().clone()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.shared.snapshot()
+    }
+
+    /// A cheap handle that takes snapshots from another thread.
+    pub fn snapshot_source(&self) -> impl Fn() -> Snapshot + Send + Sync + 'static {
+        let s = Arc::clone(&self.shared);
+        move || s.snapshot()
     }
 
     pub fn manager(&self) -> &QuorumCnxManager {
@@ -265,9 +338,15 @@ impl QuorumPeer {
     pub fn shutdown(&self) {
         self.shared.stop_tx.lock().take();
         self.shared.close_sessions();
+        for a in &self.admin {
+            a.shutdown();
+        }
         self.threads.join_all();
         self.shared.manager.halt();
         self.shared.messenger.halt();
+        if let Some(h) = &self.shared.hook {
+            h.shutdown();
+        }
     }
 }
 
@@ -343,6 +422,9 @@ impl PeerLoop {
         }
         drop(st);
         log::info!("Peer state changed: {}", state.lower());
+        if state == ServerState::Looking {
+            self.s.announce();
+        }
     }
 
     fn execute(&mut self) {

@@ -1,0 +1,105 @@
+//! Four-letter words on the client port (`NIOServerCnxn.checkFourLetterWord`): the first four
+//! bytes of a connection name a command; its text is written and the connection closed. Anything
+//! else (a ZooKeeper client's length-prefixed handshake, garbage) is closed at once.
+
+use super::server::{AdminServer, Handler};
+use super::text;
+use crate::config::QuorumPeerConfig;
+use crate::peer::Snapshot;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every word ZooKeeper 3.8 knows (so a known but refused word gets ZooKeeper's answer), plus `elec`.
+pub const KNOWN: &[&str] = &[
+    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "hash", "ruok", "stmk", "srst", "srvr", "stat", "wchc",
+    "wchp", "wchs", "mntr", "isro", "elec",
+];
+
+/// How long a client may take to send its four bytes.
+const READ_DEADLINE: Duration = Duration::from_secs(5);
+const MAX_CONNECTIONS: usize = 32;
+
+pub fn allowed(cfg: &QuorumPeerConfig, word: &str) -> bool {
+    cfg.four_letter_whitelist.iter().any(|w| w == "*" || w == word)
+}
+
+/// The answer to `word`, or `None` when the connection should just be closed.
+pub fn answer(word: &str, snap: &Snapshot, cfg: &QuorumPeerConfig, client: &str) -> Option<String> {
+    if !KNOWN.contains(&word) {
+        return None;
+    }
+    if !allowed(cfg, word) {
+        return Some(format!("{word} is not executed because it is not in the whitelist.\n"));
+    }
+    Some(match word {
+        "ruok" => "imok".into(),
+        "srvr" => text::srvr(snap),
+        "stat" => text::stat(snap, client),
+        "mntr" => text::mntr(snap, cfg),
+        "conf" => text::conf(cfg),
+        "elec" => text::elec(snap, cfg),
+        "isro" => "rw".into(),
+        "envi" => format!(
+            "Environment:\nzookeeper.version={}, built on unknown\nhost.name={}\nos.name={}\nos.arch={}\nuser.dir={}\n",
+            text::VERSION,
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim(),
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+        ),
+        other => format!("{other}: zkelect has no data tree or client sessions to report on.\n"),
+    })
+}
+
+pub fn start(
+    cfg: Arc<QuorumPeerConfig>,
+    snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>,
+) -> Result<Option<AdminServer>, String> {
+    let Some(port) = cfg.client_port else {
+        log::info!("clientPort is not set");
+        return Ok(None);
+    };
+    let host = cfg.client_port_address.clone().unwrap_or_else(|| "0.0.0.0".into());
+    let c2 = Arc::clone(&cfg);
+    let handler: Handler = Arc::new(move |s: TcpStream, remote: SocketAddr| serve(&s, remote, &c2, &*snapshot));
+    AdminServer::start("FourLetterWordServer", &host, port, MAX_CONNECTIONS, handler).map(Some)
+}
+
+fn serve(mut s: &TcpStream, remote: SocketAddr, cfg: &QuorumPeerConfig, snapshot: &dyn Fn() -> Snapshot) {
+    let _ = s.set_read_timeout(Some(READ_DEADLINE));
+    let _ = s.set_write_timeout(Some(READ_DEADLINE));
+    let mut word = [0u8; 4];
+    if let Err(e) = s.read_exact(&mut word) {
+        log::debug!("Closing client connection from {remote}: {e}");
+        return;
+    }
+    let w = String::from_utf8_lossy(&word).to_string();
+    match answer(&w, &snapshot(), cfg, &remote.to_string()) {
+        Some(text) => {
+            log::debug!("Processing {w} command from {remote}");
+            let _ = s.write_all(text.as_bytes());
+        }
+        None => log::debug!(
+            "Closing connection from {remote}: {:?} is not a four-letter word (zkelect serves no clients)",
+            word
+        ),
+    }
+    close_gracefully(s);
+}
+
+/// Half-closes, then drains what the client still sends (`echo srvr | nc` sends a newline), so
+/// that closing does not reset the connection before the client has read our answer.
+pub fn close_gracefully(mut s: &TcpStream) {
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut sink = [0u8; 512];
+    let mut total = 0;
+    while let Ok(n) = s.read(&mut sink) {
+        total += n;
+        if n == 0 || total > 64 * 1024 {
+            break;
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Prometheus metrics at `GET /metrics` when `metricsProvider.httpPort` is set (ZooKeeper's key;
+//! `metricsProvider.httpHost` chooses the address, default all).
+
+use super::fourlw::close_gracefully;
+use super::server::{AdminServer, Handler};
+use super::text;
+use crate::config::QuorumPeerConfig;
+use crate::peer::Snapshot;
+use crate::wire::notification::ServerState;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+const MAX_REQUEST: usize = 8 * 1024;
+
+/// Builds the exposition text (format 0.0.4), one family at a time.
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str, samples: &[(String, String)]) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(self.0, "{name}{labels} {value}");
+        }
+    }
+
+    fn one(&mut self, name: &str, kind: &str, help: &str, value: impl ToString) {
+        self.family(name, kind, help, &[(String::new(), value.to_string())]);
+    }
+}
+
+pub fn render(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
+    let st = &snap.status;
+    let mut x = Exposition(String::new());
+    let leading = st.state == ServerState::Leading && st.phase == Some("broadcast");
+    x.one("zkelect_is_leader", "gauge", "1 when this node leads an established quorum.", u8::from(leading));
+    let states = [ServerState::Looking, ServerState::Following, ServerState::Leading, ServerState::Observing];
+    let samples: Vec<(String, String)> =
+        states.iter().map(|s| (format!("{{state=\"{}\"}}", s.lower()), u8::from(st.state == *s).to_string())).collect();
+    x.family("zkelect_state", "gauge", "1 for the node's current state.", &samples);
+    x.one(
+        "zkelect_in_quorum",
+        "gauge",
+        "1 when the node is part of a working quorum.",
+        u8::from(text::in_quorum(snap)),
+    );
+    x.one(
+        "zkelect_leader_id",
+        "gauge",
+        "Server id of the current leader, -1 while looking.",
+        st.leader().unwrap_or(-1),
+    );
+    x.one("zkelect_leader_changes_total", "counter", "Elections that produced a different leader.", st.leader_changes);
+    x.one(
+        "zkelect_current_epoch",
+        "gauge",
+        "currentEpoch: the fencing token of the current leadership.",
+        st.current_epoch,
+    );
+    x.one("zkelect_accepted_epoch", "gauge", "acceptedEpoch.", st.accepted_epoch);
+    x.one("zkelect_election_round", "gauge", "The election's logical clock.", st.logicalclock);
+    x.one("zkelect_looking_total", "counter", "Times the node entered LOOKING.", st.looking_count);
+    x.one("zkelect_quorum_size", "gauge", "Number of voters in the configuration.", cfg.quorum_verifier.voter_count());
+    x.one(
+        "zkelect_synced_learners",
+        "gauge",
+        "Learners a leader heard from within syncLimit ticks.",
+        st.synced_learners.len(),
+    );
+    x.family("zkelect_election_time_seconds", "summary", "Time spent LOOKING per election.", &[]);
+    let _ = writeln!(x.0, "zkelect_election_time_seconds_sum {}", st.election.sum_ms as f64 / 1000.0);
+    let _ = writeln!(x.0, "zkelect_election_time_seconds_count {}", st.election.count);
+    let peers: Vec<(String, String)> = cfg
+        .quorum_verifier
+        .members
+        .keys()
+        .filter(|s| **s != cfg.my_id)
+        .map(|s| (format!("{{sid=\"{s}\"}}"), u8::from(snap.peers.get(s).is_some_and(|p| p.connected)).to_string()))
+        .collect();
+    x.family("zkelect_peer_connected", "gauge", "1 when an election connection to the peer is up.", &peers);
+    x.one("zkelect_notifications_sent_total", "counter", "Notifications sent.", snap.notifications_sent);
+    x.one("zkelect_notifications_received_total", "counter", "Notifications received.", snap.notifications_received);
+    x.one(
+        "zkelect_malformed_notifications_total",
+        "counter",
+        "Malformed notifications dropped.",
+        snap.malformed_dropped,
+    );
+    x.one("zkelect_open_fds", "gauge", "Open file descriptors.", text::fd_counts().0);
+    x.0
+}
+
+pub fn start(
+    cfg: Arc<QuorumPeerConfig>,
+    snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>,
+) -> Result<Option<AdminServer>, String> {
+    let Some(port) = cfg.metrics_http_port else { return Ok(None) };
+    let host = cfg.raw.get("metricsProvider.httpHost").cloned().unwrap_or_else(|| "0.0.0.0".into());
+    let c2 = Arc::clone(&cfg);
+    let handler: Handler = Arc::new(move |s: TcpStream, remote: SocketAddr| serve(&s, remote, &c2, &*snapshot));
+    AdminServer::start("PrometheusMetricsProviderServer", &host, port, 16, handler).map(Some)
+}
+
+fn serve(mut s: &TcpStream, remote: SocketAddr, cfg: &QuorumPeerConfig, snapshot: &dyn Fn() -> Snapshot) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+        if req.len() > MAX_REQUEST {
+            log::debug!("Closing metrics connection from {remote}: request too large");
+            return;
+        }
+    }
+    let line = String::from_utf8_lossy(&req);
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, body) = if method == "GET" && (path == "/metrics" || path.starts_with("/metrics?")) {
+        ("200 OK", render(&snapshot(), cfg))
+    } else {
+        ("404 Not Found", "not found; try /metrics\n".to_string())
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = s.write_all(head.as_bytes()).and_then(|_| s.write_all(body.as_bytes()));
+    close_gracefully(s);
+}
