@@ -160,7 +160,7 @@ fn dial(inner: &Inner, sid: i64, addrs: &[HostPort]) -> Result<TcpStream, String
         match TcpStream::connect_timeout(&sa, inner.settings.cnx_timeout) {
             Ok(s) => {
                 let hs = inner.initial_message();
-                let sent = set_sock_opts(&s, inner.settings.tcp_keep_alive)
+                let sent = set_sock_opts(&s, inner.settings.tcp_keep_alive, inner.settings.socket_timeout)
                     .and_then(|_| s.set_write_timeout(Some(inner.settings.socket_timeout)))
                     .and_then(|_| (&s).write_all(&hs));
                 match sent {

@@ -153,7 +153,7 @@ fn receive_connection_async(inner: &Arc<Inner>, stream: TcpStream, remote: Strin
 }
 
 fn receive_connection(inner: &Arc<Inner>, stream: TcpStream, remote: &str) {
-    if let Err(e) = set_sock_opts(&stream, inner.settings.tcp_keep_alive) {
+    if let Err(e) = set_sock_opts(&stream, inner.settings.tcp_keep_alive, inner.settings.socket_timeout) {
         log::warn!("Cannot set socket options for {remote}: {e}");
         return;
     }

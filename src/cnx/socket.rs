@@ -4,10 +4,15 @@ use std::io::{self, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-/// `setSockOpts`: TCP_NODELAY always, SO_KEEPALIVE when `tcpKeepAlive` is set.
-pub fn set_sock_opts(s: &TcpStream, keep_alive: bool) -> io::Result<()> {
+/// `setSockOpts`: TCP_NODELAY always, SO_KEEPALIVE when `tcpKeepAlive` is set. Beyond ZooKeeper,
+/// TCP_USER_TIMEOUT makes the kernel drop a connection whose data stays unacknowledged for
+/// `unacked` (a partitioned or vanished peer) instead of retransmitting for many minutes; the
+/// peer is then re-dialled as soon as the network heals.
+pub fn set_sock_opts(s: &TcpStream, keep_alive: bool, unacked: Duration) -> io::Result<()> {
     s.set_nodelay(true)?;
-    socket2::SockRef::from(s).set_keepalive(keep_alive)
+    let r = socket2::SockRef::from(s);
+    r.set_keepalive(keep_alive)?;
+    r.set_tcp_user_timeout(Some(unacked))
 }
 
 /// Reads with one deadline for the whole exchange, so a client dripping bytes cannot stretch a

@@ -185,16 +185,16 @@ impl FastLeaderElection {
             return None;
         }
         if self.phase == Phase::Finalizing {
-            // finalizeWait: only a better vote reopens the election; anything else is dropped, except
-            // that a LOOKING vote equal to ours still counts towards "every voter agrees".
+            // finalizeWait: only a better vote reopens the election. Java drops everything else; here
+            // a vote is still recorded (never acted on until the wait ends), so that a LEADING reply
+            // seen now can confirm its leader if the wait is reopened later, and a LOOKING vote equal
+            // to ours counts towards "every voter agrees". Java peers cannot tell the difference.
             if total_order_predicate(&self.qv, (n.leader, n.zxid, n.peer_epoch), self.proposal) {
                 self.phase = Phase::Looking;
             } else {
-                if n.state == ServerState::Looking && n.election_epoch == self.logicalclock {
-                    self.recvset.insert(n.sid, Vote::new(n.leader, n.zxid, n.election_epoch, n.peer_epoch));
-                    if self.all_voters_agree() {
-                        return Some(self.decide(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2));
-                    }
+                self.record_while_finalizing(n);
+                if self.all_voters_agree() {
+                    return Some(self.decide(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2));
                 }
                 return None;
             }
@@ -243,6 +243,29 @@ impl FastLeaderElection {
             self.phase = Phase::Finalizing;
         }
         None
+    }
+
+    fn record_while_finalizing(&mut self, n: &Notification) {
+        let v = Vote {
+            version: 0,
+            id: n.leader,
+            zxid: n.zxid,
+            election_epoch: n.election_epoch,
+            peer_epoch: n.peer_epoch,
+            state: n.state,
+        };
+        match n.state {
+            ServerState::Looking if n.election_epoch == self.logicalclock => {
+                self.recvset.insert(n.sid, v);
+            }
+            ServerState::Following | ServerState::Leading => {
+                if n.election_epoch == self.logicalclock {
+                    self.recvset.insert(n.sid, v);
+                }
+                self.outofelection.insert(n.sid, n.vote());
+            }
+            _ => {}
+        }
     }
 
     /// Beyond ZooKeeper: every voter's vote of this round equals our proposal. Each voter only

@@ -324,3 +324,25 @@ fn messenger_reply_rules() {
     let r = receive(&looking, &q, 2, &wire(0, 2, 5), None);
     assert!(r.forward.is_some() && r.reply.is_none());
 }
+
+/// A stale FOLLOWING vote for a dead, higher leader reopens finalizeWait (as in Java). The new
+/// leader's LEADING reply that arrived during the wait is kept (Java drops it), so a follower's
+/// FOLLOWING vote then decides at once instead of the round being lost.
+#[test]
+fn leading_reply_during_finalize_wait_is_kept() {
+    let q = maj(&[1, 2, 3, 4, 5]);
+    let mut f = FastLeaderElection::new(3, q, FleSettings::default());
+    let mut out = Vec::new();
+    f.start(0, 1, &mut out);
+    let r = f.logicalclock();
+    for (sid, leader) in [(3, 3), (2, 4), (4, 4), (3, 4)] {
+        assert!(f.on_notification(&n(sid, Looking, leader, 0, r, 1), &mut out).is_none());
+    }
+    assert_eq!(f.wait_ms(), 200, "a quorum for 4: finalizing");
+    assert!(f.on_notification(&n(4, Leading, 4, 0, r, 1), &mut out).is_none(), "no decision inside the wait");
+    // The stale FOLLOWING vote for 5 (dead) beats 4 and reopens the election...
+    assert!(f.on_notification(&n(1, Following, 5, 0, r - 1, 1), &mut out).is_none());
+    // ...and 2 following 4 completes the quorum with 4's recorded LEADING vote.
+    let d = f.on_notification(&n(2, Following, 4, 0, r, 1), &mut out);
+    assert_eq!(d.map(|d| (d.state, d.vote.id)), Some((Following, 4)));
+}

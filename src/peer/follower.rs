@@ -210,8 +210,9 @@ fn connect_to_leader(s: &Shared, addrs: &[crate::config::HostPort], deadline: In
             };
             match TcpStream::connect_timeout(&sa, left) {
                 Ok(st) => {
-                    let _ = st.set_nodelay(true);
-                    let _ = st.set_write_timeout(Some(s.tick() * s.cfg.sync_limit));
+                    let sync = s.tick() * s.cfg.sync_limit;
+                    let _ = crate::cnx::socket::set_sock_opts(&st, s.cfg.tcp_keep_alive, sync);
+                    let _ = st.set_write_timeout(Some(sync));
                     return Ok(st);
                 }
                 Err(e) => last = format!("{a}: {e}"),

@@ -240,8 +240,9 @@ fn accept_loop(ctx: &Arc<LeaderCtx>, sock: &Socket) {
                 Learner { sid: None, voter: false, stream: clone, last_heard: Instant::now(), synced: false },
             );
         }
-        let _ = stream.set_nodelay(true);
-        let _ = stream.set_write_timeout(Some(ctx.s.tick() * ctx.s.cfg.sync_limit));
+        let sync = ctx.s.tick() * ctx.s.cfg.sync_limit;
+        let _ = crate::cnx::socket::set_sock_opts(&stream, ctx.s.cfg.tcp_keep_alive, sync);
+        let _ = stream.set_write_timeout(Some(sync));
         let c2 = Arc::clone(ctx);
         let r2 = remote.clone();
         if let Err(e) = ctx.threads.spawn(format!("LearnerHandler-{remote}"), move || {

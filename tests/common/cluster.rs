@@ -3,6 +3,7 @@
 
 use super::{free_ports, wait_for};
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,9 +22,16 @@ pub struct Cluster {
     pub multi_address: bool,
     /// `RUST_LOG` of the zkelect nodes.
     pub rust_log: String,
+    /// Each node in its own network namespace (then every node uses the same ports on its own address).
+    pub net: Option<super::netns::Net>,
     children: BTreeMap<i64, Child>,
+    /// Helper processes (relays…), killed with the nodes.
+    helpers: Vec<Child>,
     extra: String,
 }
+
+/// Written into a node's log by the harness right before it (re)starts the process.
+pub const RESTART_MARK: &str = "### test harness: starting the node";
 
 /// Where Debian's `zookeeper` package puts its jars.
 pub const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
@@ -51,7 +59,9 @@ impl Cluster {
             java: BTreeSet::new(),
             multi_address: false,
             rust_log: std::env::var("ZKELECT_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            net: None,
             children: BTreeMap::new(),
+            helpers: Vec::new(),
             extra: extra.to_string(),
         };
         c.write_configs();
@@ -65,6 +75,49 @@ impl Cluster {
         c.multi_address = multi_address;
         c.write_configs();
         c
+    }
+
+    /// `n` voters, each in a network namespace of its own (needs root; see `netns`).
+    pub fn in_namespaces(n: i64, extra: &str) -> Cluster {
+        let mut c = Cluster::new(n, 0, extra);
+        let sids: Vec<i64> = (1..=n).collect();
+        c.net = Some(super::netns::Net::new(&sids));
+        for sid in &sids {
+            c.ports.insert(*sid, (2888, 3888, 2181));
+        }
+        c.write_configs();
+        c
+    }
+
+    /// Keeps a helper process to be killed with the cluster.
+    pub fn adopt(&mut self, child: Child) {
+        self.helpers.push(child);
+    }
+
+    /// Points `node`'s `server.<target>` line at another address (e.g. a relay).
+    pub fn reroute(&self, node: i64, target: i64, host: &str, quorum_port: u16, election_port: u16) {
+        let path = self.node_dir(node).join("zoo.cfg");
+        let text = std::fs::read_to_string(&path).expect("zoo.cfg");
+        let prefix = format!("server.{target}=");
+        let out: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.starts_with(&prefix) {
+                    format!("{prefix}{host}:{quorum_port}:{election_port}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        std::fs::write(&path, out.join("\n") + "\n").expect("zoo.cfg");
+    }
+
+    pub fn net(&self) -> &super::netns::Net {
+        self.net.as_ref().expect("cluster in namespaces")
+    }
+
+    pub fn host(&self, sid: i64) -> String {
+        self.net.as_ref().map_or_else(|| "127.0.0.1".to_string(), |n| n.ips[&sid].clone())
     }
 
     fn write_configs(&self) {
@@ -90,18 +143,19 @@ impl Cluster {
         std::fs::create_dir_all(&d).expect("node dir");
         std::fs::write(d.join("myid"), format!("{sid}\n")).expect("myid");
         let mut cfg = format!(
-            "tickTime=100\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
+            "tickTime=100\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nclientPortAddress={}\n\
              4lw.commands.whitelist=*\nfastleader.maxNotificationInterval=1600\ncnxTimeout=1000\n\
              admin.enableServer=false\n",
             d.display(),
-            self.ports[&sid].2
+            self.ports[&sid].2,
+            self.host(sid)
         );
         for (s, (q, e, _)) in &self.ports {
             let role = if self.observers.contains(s) { ":observer" } else { "" };
             if self.multi_address {
                 cfg.push_str(&format!("server.{s}=127.0.0.1:{q}:{e}{role}|127.0.0.2:{q}:{e}{role}\n"));
             } else {
-                cfg.push_str(&format!("server.{s}=127.0.0.1:{q}:{e}{role}\n"));
+                cfg.push_str(&format!("server.{s}={}:{q}:{e}{role}\n", self.host(*s)));
             }
         }
         if self.multi_address {
@@ -142,8 +196,14 @@ impl Cluster {
             self.children.insert(sid, child);
             return;
         }
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(sid)).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
+        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(sid)).expect("log file");
+        let _ = writeln!(log, "{RESTART_MARK}");
+        let bin = env!("CARGO_BIN_EXE_zkelect");
+        let mut cmd = match &self.net {
+            Some(n) => n.command(sid, bin),
+            None => Command::new(bin),
+        };
+        let child = cmd
             .arg("start")
             .arg(self.node_dir(sid).join("zoo.cfg"))
             .env("RUST_LOG", &self.rust_log)
@@ -282,7 +342,8 @@ pub fn now_ms() -> u64 {
 /// A node's session verdict from its log: (state, leader, epoch) of its last "- broadcast" line,
 /// unless a later line says it went LOOKING.
 pub fn broadcast_of(log: &str) -> Option<(String, i64, i64)> {
-    let last_looking = log.rfind("Peer state changed: looking");
+    // A (re)start written by the harness counts as LOOKING until the new process says otherwise.
+    let last_looking = log.rfind("Peer state changed: looking").max(log.rfind(RESTART_MARK));
     let pos = log.rfind(" - broadcast (leader ")?;
     if last_looking.is_some_and(|l| l > pos) {
         return None;
@@ -364,6 +425,10 @@ impl Drop for Cluster {
             // A stopped process must be continued to die promptly and be reaped.
             self.signal(s, "CONT");
             self.kill(s);
+        }
+        for mut h in self.helpers.drain(..) {
+            let _ = h.kill();
+            let _ = h.wait();
         }
         if !std::thread::panicking() {
             // Checked after every child is gone, so a failure here leaks no process.

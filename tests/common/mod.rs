@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod netns;
 
 use parking_lot::Mutex;
 use std::net::TcpListener;

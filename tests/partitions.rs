@@ -1,0 +1,187 @@
+//! Partitions between test hosts in network namespaces this test creates (one per node; see
+//! `common::netns`): isolating the leader, 2/3 splits, healing, loss and delay on one link, and a
+//! black-holed node. Needs root (CI has it); every namespace is deleted even on failure.
+//! Detection time is syncLimit·tickTime = 500 ms here; the notification backoff is capped at 800 ms.
+
+mod common;
+
+use common::cluster::Cluster;
+use common::wait_for;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const EXTRA: &str = "fastleader.maxNotificationInterval=800\ncnxTimeout=500\n";
+const T: Duration = Duration::from_secs(30);
+const DETECTION: Duration = Duration::from_millis(500);
+const ALL: [i64; 5] = [1, 2, 3, 4, 5];
+
+fn rest(but: &[i64]) -> Vec<i64> {
+    ALL.iter().copied().filter(|s| !but.contains(s)).collect()
+}
+
+/// No broadcast line in any of `sids`' logs after the given offsets.
+fn never_led(c: &Cluster, sids: &[i64], from: &std::collections::BTreeMap<i64, usize>) {
+    for s in sids {
+        let log = c.log(*s);
+        let tail = &log[from[s]..];
+        assert!(!tail.contains(" - broadcast ("), "minority node {s} reported a leader:\n{tail}");
+    }
+}
+
+#[test]
+fn isolated_leader_is_replaced_and_rejoins_after_heal() {
+    let mut c = Cluster::in_namespaces(5, EXTRA);
+    c.start_all();
+    let (leader, epoch) = c.wait_broadcast(&ALL, T);
+    let from = c.offsets();
+    let t0 = Instant::now();
+    c.net().partition(&[&[leader], &rest(&[leader])]);
+    let (l2, e2) = c.wait_new_epoch(&rest(&[leader]), epoch, T);
+    let took = t0.elapsed();
+    println!("majority elected {l2} (epoch {e2}) {took:?} after the split");
+    assert!(took <= DETECTION + Duration::from_secs(2), "{took:?}");
+    wait_for(T, "the isolated leader to step down", || c.current_state(leader).filter(|s| s == "looking"));
+    std::thread::sleep(Duration::from_secs(1));
+    never_led(&c, &[leader], &from);
+    let t1 = Instant::now();
+    c.net().heal();
+    assert_eq!(c.wait_broadcast(&ALL, T), (l2, e2));
+    println!("all five follow {l2} {:?} after healing", t1.elapsed());
+    assert!(t1.elapsed() <= Duration::from_secs(2), "{:?}", t1.elapsed());
+}
+
+#[test]
+fn two_three_splits_both_ways() {
+    for leader_side_small in [false, true] {
+        let mut c = Cluster::in_namespaces(5, EXTRA);
+        c.start_all();
+        let (leader, epoch) = c.wait_broadcast(&ALL, T);
+        let others = rest(&[leader]);
+        let small: Vec<i64> = if leader_side_small { vec![leader, others[0]] } else { others[..2].to_vec() };
+        let big = rest(&small);
+        let from = c.offsets();
+        let t0 = Instant::now();
+        c.net().partition(&[&small, &big]);
+        let (l2, e2) = if leader_side_small {
+            c.wait_new_epoch(&big, epoch, T)
+        } else {
+            // The leader keeps its quorum: the same leadership, and the small side goes LOOKING.
+            for s in &small {
+                wait_for(T, "the small side to lose its leader", || c.current_state(*s).filter(|x| x == "looking"));
+            }
+            c.wait_broadcast(&big, T)
+        };
+        let took = t0.elapsed();
+        println!("split {small:?}/{big:?}: majority led by {l2} (epoch {e2}) after {took:?}");
+        assert!(took <= DETECTION + Duration::from_secs(2), "{took:?}");
+        if !leader_side_small {
+            assert_eq!((l2, e2), (leader, epoch), "a leader with a quorum stays");
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        never_led(&c, &small, &from);
+        let t1 = Instant::now();
+        c.net().heal();
+        let (l3, _) = c.wait_broadcast(&ALL, T);
+        assert_eq!(l3, l2);
+        println!("healed in {:?}", t1.elapsed());
+        assert!(t1.elapsed() <= Duration::from_secs(2), "{:?}", t1.elapsed());
+    }
+}
+
+#[test]
+fn loss_on_one_link_keeps_the_leader() {
+    let mut c = Cluster::in_namespaces(5, EXTRA);
+    c.start_all();
+    let (leader, epoch) = c.wait_broadcast(&ALL, T);
+    let victim = rest(&[leader])[0];
+    c.net().loss(leader, victim, 0.3);
+    std::thread::sleep(Duration::from_secs(5));
+    // The leader keeps its quorum through the other links the whole time.
+    let log = c.log(leader);
+    assert!(!log.contains("Not sufficient followers synced"), "the leader stepped down");
+    assert_eq!(c.broadcast(leader), Some(("leading".into(), leader, epoch)));
+    c.net().heal();
+    assert_eq!(c.wait_broadcast(&ALL, T), (leader, epoch));
+}
+
+/// Starts a delaying relay inside `sid`'s namespace.
+fn relay(c: &mut Cluster, sid: i64, pairs: &[(u16, String, u16)], delay_ms: u32) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/delay_relay.py");
+    let mut cmd = c.net().command(sid, "python3");
+    cmd.arg(script);
+    let (lp, th, tp) = &pairs[0];
+    cmd.args([format!("127.0.0.1:{lp}"), format!("{th}:{tp}"), delay_ms.to_string()]);
+    for (lp, th, tp) in &pairs[1..] {
+        cmd.arg(format!("127.0.0.1:{lp}={th}:{tp}"));
+    }
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("python3 relay");
+    c.adopt(child);
+}
+
+#[test]
+fn delay_on_one_link() {
+    let mut c = Cluster::in_namespaces(5, EXTRA);
+    // Every byte between 1 and 5 takes 100 ms more, both ways: 5 reaches 1 (the election connection
+    // it keeps) and 1 reaches 5 (its session to the leader) through relays.
+    let (ip1, ip5) = (c.net().ips[&1].clone(), c.net().ips[&5].clone());
+    relay(&mut c, 5, &[(3891, ip1.clone(), 3888), (2891, ip1, 2888)], 100);
+    relay(&mut c, 1, &[(3895, ip5.clone(), 3888), (2895, ip5, 2888)], 100);
+    c.reroute(5, 1, "127.0.0.1", 2891, 3891);
+    c.reroute(1, 5, "127.0.0.1", 2895, 3895);
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    c.start_all();
+    assert_eq!(c.wait_broadcast(&ALL, T), (5, 1));
+    println!("five nodes with one slow link in broadcast after {:?}", t0.elapsed());
+    let log1 = c.log(1);
+    assert!(log1.contains("following - broadcast (leader 5, epoch 1)"));
+    // The slow link does not stop a re-election either.
+    c.kill(5);
+    let (l2, _) = c.wait_new_epoch(&[1, 2, 3, 4], 1, T);
+    assert_eq!(l2, 4);
+}
+
+/// The slowest "LEADER ELECTION TOOK" among 2, 3 and 4 after leader 5 is killed, with node 1
+/// either down or black-holed, on a fresh ensemble.
+fn reelection_ms(black_hole: bool) -> u64 {
+    let survivors = [2, 3, 4];
+    let mut c = Cluster::in_namespaces(5, EXTRA);
+    if black_hole {
+        c.net().black_hole(1);
+        c.start(1);
+    }
+    for s in [2, 3, 4, 5] {
+        c.start(s);
+    }
+    let (leader, epoch) = c.wait_broadcast(&[2, 3, 4, 5], T);
+    assert_eq!(leader, 5);
+    let from = c.offsets();
+    c.kill(5);
+    c.wait_new_epoch(&survivors, epoch, T);
+    survivors
+        .iter()
+        .filter_map(|s| {
+            let log = c.log(*s);
+            let line = log[from[s]..].lines().find(|l| l.contains("LEADER ELECTION TOOK - "))?.to_string();
+            line.rsplit("TOOK - ").next()?.trim_end_matches(" MS").parse::<u64>().ok()
+        })
+        .max()
+        .unwrap_or(u64::MAX)
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+#[test]
+fn black_holed_peer_adds_at_most_50ms() {
+    // Node 1 down (dials to it are refused at once) against node 1 black-holed (dials hang until
+    // cnxTimeout): the others' re-election must not wait for it.
+    let dead = median((0..3).map(|_| reelection_ms(false)).collect());
+    let holed = median((0..3).map(|_| reelection_ms(true)).collect());
+    println!(
+        "re-election of 2,3,4 after the leader's kill: {dead} ms with node 1 down, {holed} ms with node 1 black-holed"
+    );
+    assert!(holed <= dead + 50, "a black-holed peer added {} ms", holed as i64 - dead as i64);
+}
