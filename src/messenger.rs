@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 pub enum ElectionEvent {
     Notification(Notification),
     PeerConnected(i64),
+    PeerDown(i64),
 }
 
 pub struct Messenger {

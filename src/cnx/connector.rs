@@ -119,6 +119,7 @@ fn pool_loop(rx: &Receiver<Job>, state: &Mutex<PoolState>, keep_alive: Duration)
 /// time, no ICMP probes), send the handshake in one write, then apply the tie-break.
 pub fn initiate_connection(inner: &Arc<Inner>, sid: i64, addrs: &[HostPort]) {
     let result = dial(inner, sid, addrs);
+    inner.dial_result(sid, result.is_ok());
     match result {
         Ok(stream) => {
             let my = inner.settings.my_sid;

@@ -118,6 +118,11 @@ pub(super) struct Inner {
     pub seq: AtomicU64,
     pub connector: Connector,
     pub on_connected: Mutex<Option<Callback>>,
+    pub on_down: Mutex<Option<Callback>>,
+    /// Peers whose connection broke and could not be re-dialled, and that have not come back since.
+    pub down: Mutex<HashSet<i64>>,
+    /// Peers whose connection broke, being re-dialled to tell a dead peer from tie-break churn.
+    pub suspects: Mutex<HashSet<i64>>,
     pub on_listener_failure: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
     pub frames_sent: AtomicU64,
     pub frames_received: AtomicU64,
@@ -152,6 +157,9 @@ impl QuorumCnxManager {
                 seq: AtomicU64::new(1),
                 connector,
                 on_connected: Mutex::new(None),
+                on_down: Mutex::new(None),
+                down: Mutex::new(HashSet::new()),
+                suspects: Mutex::new(HashSet::new()),
                 on_listener_failure: Mutex::new(None),
                 frames_sent: AtomicU64::new(0),
                 frames_received: AtomicU64::new(0),
@@ -162,6 +170,18 @@ impl QuorumCnxManager {
     /// Called (on a transport thread) whenever a worker pair for a peer starts.
     pub fn set_on_connected(&self, f: impl Fn(i64) + Send + Sync + 'static) {
         *self.inner.on_connected.lock() = Some(Arc::new(f));
+    }
+
+    /// Called (on a transport thread) when a peer's connection breaks.
+    pub fn set_on_peer_down(&self, f: impl Fn(i64) + Send + Sync + 'static) {
+        *self.inner.on_down.lock() = Some(Arc::new(f));
+    }
+
+    /// Peers known to be unreachable right now (connection broken, not back since).
+    pub fn down_peers(&self) -> Vec<i64> {
+        let mut v: Vec<i64> = self.inner.down.lock().iter().copied().collect();
+        v.sort_unstable();
+        v
     }
 
     /// Called once if every listener has given up binding (the process should exit with 14).
@@ -324,10 +344,37 @@ impl Inner {
     }
 
     pub fn record_connect_error(&self, sid: i64, err: String) {
-        let mut st = self.status.lock();
-        let e = st.entry(sid).or_default();
-        e.last_connect_error = Some(err);
-        e.last_connect_error_at = Some(SystemTime::now());
+        {
+            let mut st = self.status.lock();
+            let e = st.entry(sid).or_default();
+            e.last_connect_error = Some(err);
+            e.last_connect_error_at = Some(SystemTime::now());
+        }
+    }
+
+    /// A live connection broke. That also happens when the peer merely replaces the connection
+    /// (tie-break), so the peer is re-dialled at once; only if that dial fails is it "down".
+    pub fn connection_broken(self: &Arc<Self>, sid: i64) {
+        if self.is_shutdown() || self.sender_worker_map.lock().contains_key(&sid) {
+            return;
+        }
+        self.suspects.lock().insert(sid);
+        self.connect_one(sid);
+    }
+
+    /// Outcome of a dial: a suspect peer that cannot be reached is down. A peer that was never
+    /// connected is not: at start-up every peer deserves the full finalizeWait.
+    pub fn dial_result(&self, sid: i64, ok: bool) {
+        let was_suspect = self.suspects.lock().remove(&sid);
+        if ok || !was_suspect || self.is_shutdown() || self.sender_worker_map.lock().contains_key(&sid) {
+            return;
+        }
+        if self.down.lock().insert(sid) {
+            let cb = self.on_down.lock().clone();
+            if let Some(cb) = cb {
+                cb(sid);
+            }
+        }
     }
 
     /// The handshake we send: V2 with every address only under `multiAddress.enabled`, else V1.
@@ -400,6 +447,8 @@ impl Inner {
             e.connections += 1;
             e.last_connect_error = None;
         }
+        self.down.lock().remove(&sid);
+        self.suspects.lock().remove(&sid);
         if let Err(e) = workers::spawn_pair(self, &worker) {
             log::warn!("Cannot start worker threads for {sid}: {e}");
             worker.finish(self);

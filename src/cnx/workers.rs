@@ -64,6 +64,7 @@ fn send_loop(inner: &Arc<Inner>, w: &Arc<SendWorker>) {
             log::debug!("Attempting to send lastMessage to sid={sid}");
             if !write(inner, w, &m) {
                 w.finish(inner);
+                inner.connection_broken(sid);
                 return;
             }
         }
@@ -74,7 +75,12 @@ fn send_loop(inner: &Arc<Inner>, w: &Arc<SendWorker>) {
             break;
         }
     }
+    // Still running here means the write failed: the peer is gone.
+    let failed = w.is_running();
     w.finish(inner);
+    if failed {
+        inner.connection_broken(sid);
+    }
 }
 
 fn write(inner: &Inner, w: &SendWorker, m: &[u8]) -> bool {
@@ -115,6 +121,8 @@ fn recv_loop(inner: &Arc<Inner>, w: &Arc<SendWorker>) {
                         }
                     }
                     log::warn!("Interrupting SendWorker thread from RecvWorker. sid: {sid}. myId: {my}");
+                    w.finish(inner);
+                    inner.connection_broken(sid);
                 }
                 break;
             }

@@ -5,7 +5,7 @@
 use super::vote::{Notification, ToSend, Vote, check_leader, has_quorum, total_order_predicate};
 use crate::config::QuorumVerifier;
 use crate::wire::notification::ServerState;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// `finalizeWait` and the notification-timeout backoff (spec §2.7), in milliseconds.
@@ -56,6 +56,8 @@ pub struct FastLeaderElection {
     init: (i64, i64, i64),
     recvset: HashMap<i64, Vote>,
     outofelection: HashMap<i64, Vote>,
+    /// Voters the transport knows to be unreachable (their connection broke and is not back).
+    absent: HashSet<i64>,
     not_timeout: u64,
     phase: Phase,
     /// Notifications handed to the send queue over the life of this object.
@@ -73,6 +75,7 @@ impl FastLeaderElection {
             init: (i64::MIN, i64::MIN, i64::MIN),
             recvset: HashMap::new(),
             outofelection: HashMap::new(),
+            absent: HashSet::new(),
             not_timeout: settings.min_notification_interval,
             phase: Phase::Idle,
             sent: 0,
@@ -142,9 +145,23 @@ impl FastLeaderElection {
         }
     }
 
+    /// The peers the transport knows to be unreachable right now.
+    pub fn set_absent<I: IntoIterator<Item = i64>>(&mut self, sids: I) {
+        self.absent = sids.into_iter().collect();
+    }
+
+    /// `sid` became unreachable. If we are in finalizeWait and everyone else agrees, there is nobody
+    /// left whose better vote we could be waiting for: decide now.
+    pub fn on_peer_down(&mut self, sid: i64) -> Option<Decision> {
+        self.absent.insert(sid);
+        (self.phase == Phase::Finalizing && self.all_voters_agree())
+            .then(|| self.decide(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2))
+    }
+
     /// A connection to `sid` came up: send it our proposal now rather than at the next backoff
     /// step (ZK-3218). To a Java peer this is one more duplicate notification, which it tolerates.
     pub fn on_peer_connected(&mut self, sid: i64, out: &mut Vec<Action>) {
+        self.absent.remove(&sid);
         if self.phase != Phase::Idle && sid != self.my_id && self.qv.is_voter(sid) {
             out.push(Action::Send(self.to_send(sid)));
             self.sent += 1;
@@ -268,12 +285,17 @@ impl FastLeaderElection {
         }
     }
 
-    /// Beyond ZooKeeper: every voter's vote of this round equals our proposal. Each voter only
-    /// ever moves its proposal up from its own initial vote, so every initial vote is at most
-    /// ours and no better vote exists anywhere: the `finalizeWait` that waits for one is pointless.
+    /// Beyond ZooKeeper: every voter's vote of this round equals our proposal, or the voter is
+    /// unreachable. Each voter only ever moves its proposal up from its own initial vote, so every
+    /// initial vote we can hear from is at most ours and no better vote can arrive: the
+    /// `finalizeWait` that waits for one is pointless. (Only called once a quorum agrees.) An
+    /// unreachable voter cannot send anything within finalizeWait; should it come back with a better
+    /// vote later, the session layer's epoch agreement keeps leadership safe, as it must anyway.
     fn all_voters_agree(&self) -> bool {
         let target = self.proposal();
-        self.qv.voters().all(|sid| self.recvset.get(&sid).is_some_and(|v| target.matches(v)))
+        self.qv
+            .voters()
+            .all(|sid| self.absent.contains(&sid) || self.recvset.get(&sid).is_some_and(|v| target.matches(v)))
     }
 
     /// `receivedFollowingNotification`: a FOLLOWING/LEADING vote, in this round or out of election.

@@ -346,3 +346,34 @@ fn leading_reply_during_finalize_wait_is_kept() {
     let d = f.on_notification(&n(2, Following, 4, 0, r, 1), &mut out);
     assert_eq!(d.map(|d| (d.state, d.vote.id)), Some((Following, 4)));
 }
+
+/// A voter whose connection just broke cannot send a better vote: once everyone else agrees the
+/// finalizeWait is skipped, whether it was already down or goes down during the wait.
+#[test]
+fn absent_voter_does_not_hold_the_decision() {
+    let q = maj(&[1, 2, 3]);
+    let mut f = FastLeaderElection::new(2, q.clone(), FleSettings::default());
+    let mut out = Vec::new();
+    f.set_absent([3]);
+    f.start(0, 1, &mut out);
+    let r = f.logicalclock();
+    assert!(f.on_notification(&n(2, Looking, 2, 0, r, 1), &mut out).is_none());
+    let d = f.on_notification(&n(1, Looking, 2, 0, r, 1), &mut out).expect("3 is down: no wait");
+    assert_eq!((d.state, d.vote.id), (Leading, 2));
+
+    let mut f = FastLeaderElection::new(2, q, FleSettings::default());
+    f.start(0, 1, &mut out);
+    let r = f.logicalclock();
+    assert!(f.on_notification(&n(2, Looking, 2, 0, r, 1), &mut out).is_none());
+    assert!(f.on_notification(&n(1, Looking, 2, 0, r, 1), &mut out).is_none());
+    assert_eq!(f.wait_ms(), 200, "3 might still answer: finalizeWait");
+    let d = f.on_peer_down(3).expect("3 went down during the wait");
+    assert_eq!(d.vote.id, 2);
+    // A peer that comes back is waited for again.
+    f.start(0, 1, &mut out);
+    f.on_peer_connected(3, &mut out);
+    let r = f.logicalclock();
+    assert!(f.on_notification(&n(2, Looking, 2, 0, r, 1), &mut out).is_none());
+    assert!(f.on_notification(&n(1, Looking, 2, 0, r, 1), &mut out).is_none());
+    assert_eq!(f.wait_ms(), 200);
+}

@@ -234,10 +234,16 @@ impl QuorumPeer {
         }));
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         {
-            let (view, tx) = (Arc::clone(&view), events_tx.clone());
+            let (v, tx) = (Arc::clone(&view), events_tx.clone());
             manager.set_on_connected(move |sid| {
-                if view.lock().state == ServerState::Looking {
+                if v.lock().state == ServerState::Looking {
                     let _ = tx.send(ElectionEvent::PeerConnected(sid));
+                }
+            });
+            let (v, tx) = (Arc::clone(&view), events_tx.clone());
+            manager.set_on_peer_down(move |sid| {
+                if v.lock().state == ServerState::Looking {
+                    let _ = tx.send(ElectionEvent::PeerDown(sid));
                 }
             });
         }
@@ -451,6 +457,7 @@ impl PeerLoop {
         self.set_state(ServerState::Looking);
         let t0 = Instant::now();
         let epoch = self.s.status.lock().current_epoch;
+        self.fle.set_absent(self.s.manager.down_peers());
         self.fle.start(0, epoch, &mut self.actions);
         self.execute();
         let mut deadline = Instant::now() + Duration::from_millis(self.fle.wait_ms());
@@ -466,6 +473,7 @@ impl PeerLoop {
                         self.fle.on_peer_connected(sid, &mut self.actions);
                         None
                     }
+                    Ok(ElectionEvent::PeerDown(sid)) => self.fle.on_peer_down(sid),
                     Err(_) => return None,
                 },
                 recv(self.s.stop_rx) -> _ => return None,

@@ -434,7 +434,7 @@ impl Drop for Cluster {
             // Checked after every child is gone, so a failure here leaks no process.
             self.check_fencing();
         }
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("ZKELECT_KEEP_TEST_DIRS").is_some() {
             eprintln!("test cluster kept for inspection: {}", self.dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
