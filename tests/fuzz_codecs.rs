@@ -71,7 +71,10 @@ fn valid_handshake() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+        .. ProptestConfig::default()
+    })]
 
     #[test]
     fn initial_message_arbitrary(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
