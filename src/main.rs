@@ -8,6 +8,7 @@ macro_rules! say {
     }};
 }
 
+mod bench;
 mod ensemble;
 mod status;
 
@@ -50,6 +51,24 @@ enum Cmd {
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
     },
+    /// Measure election times, memory and threads of local ensembles (optionally next to ZooKeeper).
+    Bench {
+        /// Ensemble sizes.
+        #[arg(long, value_delimiter = ',', default_value = "3,5,9,25,51")]
+        nodes: Vec<usize>,
+        /// Runs per size (medians are reported).
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+        /// Also run Debian's Apache ZooKeeper 3.8 (sizes up to 9) and print the ratios.
+        #[arg(long)]
+        vs_zookeeper: bool,
+        /// Where bench.md and bench.svg go.
+        #[arg(long, default_value = "bench-results")]
+        out: PathBuf,
+        /// tickTime of the generated configs, in ms.
+        #[arg(long, default_value_t = 2000)]
+        tick_time: u64,
+    },
     /// Run a local ensemble of N nodes on 127.0.0.1 and show its election (Ctrl-C stops it).
     Ensemble {
         /// Number of nodes.
@@ -72,6 +91,16 @@ fn main() -> ExitCode {
     zkelect::logging::init();
     match cli.cmd {
         Cmd::Start { config } => start(&config),
+        Cmd::Bench { nodes, runs, vs_zookeeper, out, tick_time } => {
+            let opts = bench::Options { sizes: nodes, runs: runs.max(1), vs_zookeeper, out, tick_time };
+            match bench::run(opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("zkelect bench: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Cmd::Status { address, timeout_ms } => {
             ExitCode::from(status::run(&address, std::time::Duration::from_millis(timeout_ms)))
         }

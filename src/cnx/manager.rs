@@ -359,6 +359,7 @@ impl Inner {
             return;
         }
         self.suspects.lock().insert(sid);
+        log::debug!("Connection to {sid} broke; re-dialling it to see whether it is down");
         self.connect_one(sid);
     }
 
@@ -366,6 +367,7 @@ impl Inner {
     /// connected is not: at start-up every peer deserves the full finalizeWait.
     pub fn dial_result(&self, sid: i64, ok: bool) {
         let was_suspect = self.suspects.lock().remove(&sid);
+        log::debug!("Dial to {sid}: ok={ok}, suspect={was_suspect}");
         if ok || !was_suspect || self.is_shutdown() || self.sender_worker_map.lock().contains_key(&sid) {
             return;
         }

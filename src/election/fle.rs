@@ -154,6 +154,7 @@ impl FastLeaderElection {
     /// left whose better vote we could be waiting for: decide now.
     pub fn on_peer_down(&mut self, sid: i64) -> Option<Decision> {
         self.absent.insert(sid);
+        log::debug!("Peer {sid} is unreachable; absent voters: {:?}", self.absent);
         (self.phase == Phase::Finalizing && self.all_voters_agree())
             .then(|| self.decide(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2))
     }

@@ -170,13 +170,27 @@ fn run(s: &Shared, leader: i64, observer: bool) -> Result<(), String> {
 
     // Broadcast: the leader pings every tickTime/2; silence for syncLimit ticks means it is gone.
     loop {
-        let p = read_packet(&stream, Instant::now() + sync).map_err(|e| format!("{e}"))?;
+        let p = match read_packet(&stream, Instant::now() + sync) {
+            Ok(p) => p,
+            Err(packet::PacketError::Io(e)) if closed(&e) => {
+                // The leader's end was closed: its process is gone (or it stepped down). Its vote cannot
+                // arrive within the next finalizeWait, so the next election does not wait for it.
+                s.leader_gone(leader);
+                return Err(format!("the leader closed the connection: {e}"));
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         match p.ptype {
             packet::PING => write_packet(&stream, &QuorumPacket::new(packet::PING, p.zxid, None))
                 .map_err(|e| format!("cannot answer PING: {e}"))?,
             other => log::debug!("Ignoring {} from leader {leader}", type_name(other)),
         }
     }
+}
+
+fn closed(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe)
 }
 
 /// The epoch a LEADERINFO/NEWLEADER/UPTODATE carries (in its zxid), after checking the type.

@@ -79,6 +79,8 @@ pub(super) struct Shared {
     /// Session sockets of the running leader or learner, shut down by `shutdown()` to unblock reads.
     pub sessions: Mutex<Vec<std::net::TcpStream>>,
     hook: Option<StateHook>,
+    /// The leader whose session just closed: absent for the next election's finalizeWait.
+    gone: Mutex<Option<i64>>,
 }
 
 impl Shared {
@@ -160,6 +162,10 @@ impl Shared {
     pub fn update_election_vote(&self, epoch: i64) {
         self.view.lock().current_vote.peer_epoch = epoch;
         self.status.lock().current_vote.peer_epoch = epoch;
+    }
+
+    pub fn leader_gone(&self, sid: i64) {
+        *self.gone.lock() = Some(sid);
     }
 
     /// Hands a notification to the `WorkerSender`.
@@ -287,6 +293,7 @@ impl QuorumPeer {
             stop_rx,
             sessions: Mutex::new(Vec::new()),
             hook,
+            gone: Mutex::new(None),
         });
         let threads = ThreadGroup::new();
         let s2 = Arc::clone(&shared);
@@ -457,7 +464,9 @@ impl PeerLoop {
         self.set_state(ServerState::Looking);
         let t0 = Instant::now();
         let epoch = self.s.status.lock().current_epoch;
-        self.fle.set_absent(self.s.manager.down_peers());
+        let mut absent = self.s.manager.down_peers();
+        absent.extend(self.s.gone.lock().take());
+        self.fle.set_absent(absent);
         self.fle.start(0, epoch, &mut self.actions);
         self.execute();
         let mut deadline = Instant::now() + Duration::from_millis(self.fle.wait_ms());
