@@ -76,7 +76,17 @@ impl Messenger {
 
         let (m, st, stop2, tx2) = (manager, Arc::clone(&stats), Arc::clone(&stop), tx.clone());
         threads.spawn(format!("WorkerReceiver[myid={my}]"), move || {
-            let rx = ReceiverLoop { manager: m, qv, view, election, replies: tx2, stats: st, stop: stop2 };
+            let rx = ReceiverLoop {
+                manager: m,
+                qv,
+                view,
+                election,
+                replies: tx2,
+                stats: st,
+                stop: stop2,
+                own_config: config,
+                seen: Mutex::new(HashMap::new()),
+            };
             rx.run();
         })?;
         Ok(Messenger { sendqueue: Mutex::new(Some(tx)), stop, threads, stats })
@@ -105,9 +115,44 @@ struct ReceiverLoop {
     replies: Sender<ToSend>,
     stats: Arc<MessengerStats>,
     stop: Arc<AtomicBool>,
+    own_config: Arc<[u8]>,
+    /// Last config text (and its parsed version) per peer.
+    seen: Mutex<HashMap<i64, (Vec<u8>, Option<i64>)>>,
 }
 
 impl ReceiverLoop {
+    /// The version of a received config text. Peers send the same text with every notification,
+    /// almost always equal to ours, so it is parsed only when it differs from ours and from what
+    /// the same peer sent last time (a 51-node election carries tens of thousands of them).
+    fn config_version(&self, sid: i64, c: &[u8]) -> Option<i64> {
+        if c == self.own_config.as_ref() {
+            return Some(self.qv.version);
+        }
+        if let Some((bytes, v)) = self.seen.lock().get(&sid)
+            && bytes.as_slice() == c
+        {
+            return *v;
+        }
+        let v = match parse_config_text(c) {
+            Ok(qv) => {
+                if qv.version > self.qv.version && !qv.same_membership(&self.qv) {
+                    log::warn!(
+                        "Server {sid} sent configuration version 0x{:x}, newer than ours (0x{:x}); zkelect does not reconfigure and keeps its own",
+                        qv.version,
+                        self.qv.version
+                    );
+                }
+                Some(qv.version)
+            }
+            Err(e) => {
+                log::error!("Something went wrong while processing config received from {sid}: {e}");
+                None
+            }
+        };
+        self.seen.lock().insert(sid, (c.to_vec(), v));
+        v
+    }
+
     fn run(self) {
         while !self.stop.load(Ordering::Acquire) && !self.manager.is_halted() {
             let Some(msg) = self.manager.poll_recv_queue(Duration::from_millis(3000)) else {
@@ -150,22 +195,7 @@ impl ReceiverLoop {
             }
             Layout::Versioned => {}
         }
-        let config_version = w.config.as_deref().and_then(|c| match parse_config_text(c) {
-            Ok(qv) => {
-                if qv.version > self.qv.version && !qv.same_membership(&self.qv) {
-                    log::warn!(
-                        "Server {sid} sent configuration version 0x{:x}, newer than ours (0x{:x}); zkelect does not reconfigure and keeps its own",
-                        qv.version,
-                        self.qv.version
-                    );
-                }
-                Some(qv.version)
-            }
-            Err(e) => {
-                log::error!("Something went wrong while processing config received from {sid}: {e}");
-                None
-            }
-        });
+        let config_version = w.config.as_deref().and_then(|c| self.config_version(sid, c));
         let last = LastVote {
             state: ServerState::from_i32(w.state),
             leader: w.leader,

@@ -94,6 +94,11 @@ impl FastLeaderElection {
         self.phase != Phase::Idle
     }
 
+    /// In finalizeWait: a quorum agrees with our proposal and we wait for a better vote.
+    pub fn is_finalizing(&self) -> bool {
+        self.phase == Phase::Finalizing
+    }
+
     /// `getVote`: the current proposal, as a LOOKING vote of this round.
     pub fn proposal(&self) -> Vote {
         Vote::new(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2)
@@ -207,7 +212,10 @@ impl FastLeaderElection {
             // a vote is still recorded (never acted on until the wait ends), so that a LEADING reply
             // seen now can confirm its leader if the wait is reopened later, and a LOOKING vote equal
             // to ours counts towards "every voter agrees". Java peers cannot tell the difference.
-            if total_order_predicate(&self.qv, (n.leader, n.zxid, n.peer_epoch), self.proposal) {
+            // A FOLLOWING/LEADING vote naming a leader whose connection is gone (a stale reply from a
+            // peer that has not noticed yet) can never be confirmed by that leader: it does not reopen.
+            let stale = n.state != ServerState::Looking && self.absent.contains(&n.leader);
+            if !stale && total_order_predicate(&self.qv, (n.leader, n.zxid, n.peer_epoch), self.proposal) {
                 self.phase = Phase::Looking;
             } else {
                 self.record_while_finalizing(n);

@@ -377,3 +377,24 @@ fn absent_voter_does_not_hold_the_decision() {
     assert!(f.on_notification(&n(1, Looking, 2, 0, r, 1), &mut out).is_none());
     assert_eq!(f.wait_ms(), 200);
 }
+
+/// A stale FOLLOWING reply naming a leader whose connection is gone does not reopen finalizeWait.
+#[test]
+fn stale_vote_for_absent_leader_does_not_reopen() {
+    let run = |absent: &[i64]| {
+        let mut f = FastLeaderElection::new(2, maj(&[1, 2, 3, 4, 5]), FleSettings::default());
+        let mut out = Vec::new();
+        f.set_absent(absent.iter().copied());
+        f.start(0, 1, &mut out);
+        let r = f.logicalclock();
+        for sid in [1, 2, 3] {
+            assert!(f.on_notification(&n(sid, Looking, 3, 0, r, 1), &mut out).is_none());
+        }
+        assert!(f.is_finalizing(), "3 of 5 agree, 4 not heard");
+        // 4 has not noticed that 5 died and answers with its old vote.
+        assert!(f.on_notification(&n(4, Following, 5, 0, r - 1, 1), &mut out).is_none());
+        f.is_finalizing()
+    };
+    assert!(run(&[5]), "5 is gone: the stale vote is ignored");
+    assert!(!run(&[]), "as in Java, a better vote reopens the election");
+}

@@ -474,8 +474,14 @@ impl PeerLoop {
             let decided = select! {
                 recv(self.events) -> ev => match ev {
                     Ok(ElectionEvent::Notification(n)) => {
+                        let was_finalizing = self.fle.is_finalizing();
                         let d = self.fle.on_notification(&n, &mut self.actions);
-                        deadline = Instant::now() + Duration::from_millis(self.fle.wait_ms());
+                        // Java's poll restarts finalizeWait with every notification, so a busy
+                        // ensemble (N = 51) can extend it for seconds; here it is one window from
+                        // the moment a quorum agreed.
+                        if !(was_finalizing && self.fle.is_finalizing()) {
+                            deadline = Instant::now() + Duration::from_millis(self.fle.wait_ms());
+                        }
                         d
                     }
                     Ok(ElectionEvent::PeerConnected(sid)) => {
