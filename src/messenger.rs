@@ -107,6 +107,9 @@ impl Messenger {
     }
 }
 
+/// A peer's last config text and the version parsed from it (`None` if it did not parse).
+type SeenConfig = (Vec<u8>, Option<i64>);
+
 struct ReceiverLoop {
     manager: QuorumCnxManager,
     qv: Arc<QuorumVerifier>,
@@ -117,7 +120,7 @@ struct ReceiverLoop {
     stop: Arc<AtomicBool>,
     own_config: Arc<[u8]>,
     /// Last config text (and its parsed version) per peer.
-    seen: Mutex<HashMap<i64, (Vec<u8>, Option<i64>)>>,
+    seen: Mutex<HashMap<i64, SeenConfig>>,
 }
 
 impl ReceiverLoop {
