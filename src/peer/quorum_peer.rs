@@ -12,6 +12,7 @@ use crate::thread::ThreadGroup;
 use crate::wire::notification::ServerState;
 use crossbeam_channel::{Receiver, Sender, select};
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -441,9 +442,17 @@ impl PeerLoop {
     }
 
     fn execute(&mut self) {
-        for a in self.actions.drain(..) {
+        // Of several notifications for one peer only the last (newest proposal) is sent.
+        let mut last: HashMap<i64, usize> = HashMap::new();
+        for (i, a) in self.actions.iter().enumerate() {
+            if let Action::Send(t) = a {
+                last.insert(t.sid, i);
+            }
+        }
+        for (i, a) in self.actions.drain(..).enumerate() {
             match a {
-                Action::Send(t) => self.s.messenger.send(t),
+                Action::Send(t) if last.get(&t.sid) == Some(&i) => self.s.messenger.send(t),
+                Action::Send(_) => {}
                 Action::ConnectAll => self.s.manager.connect_all(),
             }
         }
@@ -456,6 +465,27 @@ impl PeerLoop {
         let mut st = self.s.status.lock();
         st.proposal = p;
         st.logicalclock = lc;
+    }
+
+    fn on_event(&mut self, ev: ElectionEvent, deadline: &mut Instant) -> Option<Decision> {
+        match ev {
+            ElectionEvent::Notification(n) => {
+                let was_finalizing = self.fle.is_finalizing();
+                let d = self.fle.on_notification(&n, &mut self.actions);
+                // Java's poll restarts finalizeWait with every notification, so a busy ensemble
+                // (N = 51) can stretch it for seconds; here it is one window from the moment a
+                // quorum agreed.
+                if !(was_finalizing && self.fle.is_finalizing()) {
+                    *deadline = Instant::now() + Duration::from_millis(self.fle.wait_ms());
+                }
+                d
+            }
+            ElectionEvent::PeerConnected(sid) => {
+                self.fle.on_peer_connected(sid, &mut self.actions);
+                None
+            }
+            ElectionEvent::PeerDown(sid) => self.fle.on_peer_down(sid),
+        }
     }
 
     /// One election instance; `None` when the node is shutting down.
@@ -473,22 +503,19 @@ impl PeerLoop {
         let decision = loop {
             let decided = select! {
                 recv(self.events) -> ev => match ev {
-                    Ok(ElectionEvent::Notification(n)) => {
-                        let was_finalizing = self.fle.is_finalizing();
-                        let d = self.fle.on_notification(&n, &mut self.actions);
-                        // Java's poll restarts finalizeWait with every notification, so a busy
-                        // ensemble (N = 51) can extend it for seconds; here it is one window from
-                        // the moment a quorum agreed.
-                        if !(was_finalizing && self.fle.is_finalizing()) {
-                            deadline = Instant::now() + Duration::from_millis(self.fle.wait_ms());
+                    Ok(ev) => {
+                        // Take what else is already queued too, and send once for the whole batch:
+                        // a burst of better votes then costs one notification per peer, not one
+                        // per vote (only the newest proposal matters to a peer).
+                        let mut d = self.on_event(ev, &mut deadline);
+                        let mut batch = 1;
+                        while d.is_none() && batch < 256 {
+                            let Ok(next) = self.events.try_recv() else { break };
+                            d = self.on_event(next, &mut deadline);
+                            batch += 1;
                         }
                         d
                     }
-                    Ok(ElectionEvent::PeerConnected(sid)) => {
-                        self.fle.on_peer_connected(sid, &mut self.actions);
-                        None
-                    }
-                    Ok(ElectionEvent::PeerDown(sid)) => self.fle.on_peer_down(sid),
                     Err(_) => return None,
                 },
                 recv(self.s.stop_rx) -> _ => return None,
