@@ -3,12 +3,14 @@
 //! Markdown table and writes it, with an SVG plot, into the output directory. A benchmark, not a
 //! test: it reports figures and asserts nothing.
 
+use crate::ensemble::free_ports;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use zkelect::logging::parse_timestamp_ms;
 
 pub struct Options {
     pub sizes: Vec<usize>,
@@ -72,22 +74,6 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// Milliseconds since the epoch of a `yyyy-MM-dd HH:mm:ss,SSS` log line (UTC; both
-/// implementations are told to log that way).
-fn line_time_ms(line: &str) -> Option<u64> {
-    let (date, rest) = line.split_once(' ')?;
-    let time = rest.get(..12)?;
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let (hms, ms) = time.split_once(',')?;
-    let t: Vec<i64> = hms.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    if d.len() != 3 || t.len() != 3 {
-        return None;
-    }
-    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
-    let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + d[2] - 1 - 719_468;
-    Some(((days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1000 + ms.parse::<i64>().ok()?) as u64)
-}
-
 /// Follows a growing log file.
 struct Tail {
     path: PathBuf,
@@ -125,7 +111,7 @@ fn broadcast_line(line: &str) -> Option<u64> {
     (rest.contains("following - broadcast")
         || rest.contains("leading - broadcast")
         || rest.contains("observing - broadcast"))
-    .then(|| line_time_ms(line))
+    .then(|| parse_timestamp_ms(line))
     .flatten()
 }
 
@@ -140,17 +126,11 @@ struct Ensemble {
     state: BTreeMap<usize, (u64, bool)>,
 }
 
-fn free_ports(n: usize) -> Result<Vec<u16>, String> {
-    let ls = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>();
-    let ls = ls.map_err(|e| format!("cannot allocate ports: {e}"))?;
-    ls.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())).collect()
-}
-
 impl Ensemble {
     fn new(kind: Impl, root: &Path, n: usize, tick: u64) -> Result<Ensemble, String> {
         let dir =
             root.join(format!("{}-{n}-{}", if kind == Impl::Zkelect { "zkelect" } else { "zookeeper" }, now_ms()));
-        let p = free_ports(3 * n)?;
+        let p = free_ports(3 * n).map_err(|e| format!("cannot allocate ports: {e}"))?;
         let ports: Vec<(u16, u16, u16)> = (0..n).map(|i| (p[3 * i], p[3 * i + 1], p[3 * i + 2])).collect();
         let servers: String =
             (0..n).map(|i| format!("server.{}=127.0.0.1:{}:{}\n", i + 1, ports[i].0, ports[i].1)).collect();

@@ -109,7 +109,8 @@ fn stop(children: &mut [Child]) {
     }
 }
 
-fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
+/// Ports chosen by the kernel on 127.0.0.1 (bound, then released).
+pub(crate) fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
     let ls = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>()?;
     ls.iter().map(|l| l.local_addr().map(|a| a.port())).collect()
 }

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// What the election loop consumes: notifications, and connections that just came up.
 #[derive(Debug, Clone)]
@@ -36,6 +36,24 @@ pub struct MessengerStats {
     pub malformed_dropped: AtomicU64,
     /// The last vote each peer sent us, and when (for `elec`).
     pub last_votes: Mutex<HashMap<i64, (LastVote, SystemTime)>>,
+    /// LOOKING votes from voters that arrived while we were settled (and were answered as Java
+    /// does), newest per peer. A follower whose leader just died often gets the others' new-round
+    /// votes a moment before it notices itself; the next election starts with them instead of
+    /// waiting for a resend.
+    pub early_votes: Mutex<HashMap<i64, (Notification, Instant)>>,
+}
+
+impl MessengerStats {
+    /// The early votes received within `window`, emptying the inbox.
+    pub fn take_early_votes(&self, window: Duration) -> Vec<Notification> {
+        let now = Instant::now();
+        self.early_votes
+            .lock()
+            .drain()
+            .filter(|(_, (_, t))| now.duration_since(*t) <= window)
+            .map(|(_, (n, _))| n)
+            .collect()
+    }
 }
 
 /// A received vote as `elec` shows it.
@@ -219,6 +237,19 @@ impl ReceiverLoop {
         }
         if let Some(n) = receipt.forward {
             let _ = self.election.send(ElectionEvent::Notification(n));
+        } else if view.state != ServerState::Looking && w.state == ServerState::Looking as i32 && self.qv.is_voter(sid)
+        {
+            let n = Notification {
+                version: w.version,
+                leader: w.leader,
+                zxid: w.zxid,
+                election_epoch: w.election_epoch,
+                state: ServerState::Looking,
+                sid,
+                peer_epoch: w.peer_epoch,
+                config_version,
+            };
+            self.stats.early_votes.lock().insert(sid, (n, Instant::now()));
         }
     }
 }

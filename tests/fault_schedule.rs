@@ -8,23 +8,10 @@
 
 mod common;
 
+use common::Rng;
 use common::cluster::Cluster;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn pick<T: Copy>(&mut self, v: &[T]) -> Option<T> {
-        (!v.is_empty()).then(|| v[(self.next() % v.len() as u64) as usize])
-    }
-}
 
 const ALL: [i64; 5] = [1, 2, 3, 4, 5];
 

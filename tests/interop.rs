@@ -33,16 +33,7 @@ const INCOMPATIBLE: &[&str] = &[
 ];
 
 fn ensure_zookeeper() {
-    if std::path::Path::new(ZK_JAR).exists() {
-        return;
-    }
-    let install =
-        || Command::new("apt-get").args(["install", "-y", "-q", "zookeeper"]).status().is_ok_and(|s| s.success());
-    if !install() {
-        let _ = Command::new("apt-get").args(["update", "-q"]).status();
-        install();
-    }
-    assert!(std::path::Path::new(ZK_JAR).exists(), "Apache ZooKeeper is needed: apt-get install -y zookeeper");
+    common::apt_install("zookeeper", || std::path::Path::new(ZK_JAR).exists());
 }
 
 fn setup() -> parking_lot::MutexGuard<'static, ()> {

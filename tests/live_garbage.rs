@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::Rng;
 use common::cluster::Cluster;
 use common::wait_for;
 use std::io::Write;
@@ -13,22 +14,6 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use zkelect::config::HostPort;
 use zkelect::wire::{frame, initial, notification};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
 
 fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)

@@ -18,30 +18,15 @@
 //! A failing seed is printed; `SIM_SEED=<seed> cargo test --test simulation -- --nocapture`
 //! replays it with a trace.
 
+mod common;
+
+use common::Rng;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 use zkelect::config::{QuorumPeerConfig, QuorumVerifier};
 use zkelect::election::{Action, FastLeaderElection, FleSettings, PeerView, ToSend, Vote, receive};
 use zkelect::wire::notification::{Layout, ServerState, WireNotification};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Class {

@@ -272,14 +272,7 @@ impl FastLeaderElection {
     }
 
     fn record_while_finalizing(&mut self, n: &Notification) {
-        let v = Vote {
-            version: 0,
-            id: n.leader,
-            zxid: n.zxid,
-            election_epoch: n.election_epoch,
-            peer_epoch: n.peer_epoch,
-            state: n.state,
-        };
+        let v = Vote { version: 0, ..n.vote() };
         match n.state {
             ServerState::Looking if n.election_epoch == self.logicalclock => {
                 self.recvset.insert(n.sid, v);
@@ -311,17 +304,7 @@ impl FastLeaderElection {
     fn received_following_notification(&mut self, n: &Notification) -> Option<Decision> {
         let v = n.vote();
         if n.election_epoch == self.logicalclock {
-            self.recvset.insert(
-                n.sid,
-                Vote {
-                    version: 0,
-                    id: n.leader,
-                    zxid: n.zxid,
-                    election_epoch: n.election_epoch,
-                    peer_epoch: n.peer_epoch,
-                    state: n.state,
-                },
-            );
+            self.recvset.insert(n.sid, Vote { version: 0, ..v });
             if has_quorum(&self.qv, &self.recvset, &v)
                 && check_leader(&self.recvset, n.leader, n.election_epoch, self.my_id, self.logicalclock)
             {

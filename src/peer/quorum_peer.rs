@@ -498,36 +498,46 @@ impl PeerLoop {
         absent.extend(self.s.gone.lock().take());
         self.fle.set_absent(absent);
         self.fle.start(0, epoch, &mut self.actions);
-        self.execute();
         let mut deadline = Instant::now() + Duration::from_millis(self.fle.wait_ms());
-        let decision = loop {
-            let decided = select! {
-                recv(self.events) -> ev => match ev {
-                    Ok(ev) => {
-                        // Take what else is already queued too, and send once for the whole batch:
-                        // a burst of better votes then costs one notification per peer, not one
-                        // per vote (only the newest proposal matters to a peer).
-                        let mut d = self.on_event(ev, &mut deadline);
-                        let mut batch = 1;
-                        while d.is_none() && batch < 256 {
-                            let Ok(next) = self.events.try_recv() else { break };
-                            d = self.on_event(next, &mut deadline);
-                            batch += 1;
+        // Votes that peers sent for this election while we still followed the old leader.
+        let window = self.s.tick() * self.s.cfg.sync_limit;
+        let mut early = None;
+        for n in self.s.messenger.stats.take_early_votes(window) {
+            early = early.or(self.on_event(ElectionEvent::Notification(n), &mut deadline));
+        }
+        self.execute();
+        let decision = if let Some(d) = early {
+            d
+        } else {
+            loop {
+                let decided = select! {
+                    recv(self.events) -> ev => match ev {
+                        Ok(ev) => {
+                            // Take what else is already queued too, and send once for the whole batch:
+                            // a burst of better votes then costs one notification per peer, not one
+                            // per vote (only the newest proposal matters to a peer).
+                            let mut d = self.on_event(ev, &mut deadline);
+                            let mut batch = 1;
+                            while d.is_none() && batch < 256 {
+                                let Ok(next) = self.events.try_recv() else { break };
+                                d = self.on_event(next, &mut deadline);
+                                batch += 1;
+                            }
+                            d
                         }
+                        Err(_) => return None,
+                    },
+                    recv(self.s.stop_rx) -> _ => return None,
+                    default(deadline.saturating_duration_since(Instant::now())) => {
+                        let d = self.fle.on_timeout(self.s.manager.have_delivered(), &mut self.actions);
+                        deadline = Instant::now() + Duration::from_millis(self.fle.wait_ms());
                         d
                     }
-                    Err(_) => return None,
-                },
-                recv(self.s.stop_rx) -> _ => return None,
-                default(deadline.saturating_duration_since(Instant::now())) => {
-                    let d = self.fle.on_timeout(self.s.manager.have_delivered(), &mut self.actions);
-                    deadline = Instant::now() + Duration::from_millis(self.fle.wait_ms());
-                    d
+                };
+                self.execute();
+                if let Some(d) = decided {
+                    break d;
                 }
-            };
-            self.execute();
-            if let Some(d) = decided {
-                break d;
             }
         };
         // leaveInstance: what is still queued belongs to the finished round.

@@ -323,17 +323,8 @@ impl Cluster {
     }
 }
 
-/// Milliseconds since the epoch of a log line's `2026-11-25 13:24:21,107` timestamp (UTC).
-pub fn line_time_ms(line: &str) -> Option<u64> {
-    let (date, rest) = line.split_once(' ')?;
-    let time = rest.get(..12)?;
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let (hms, ms) = time.split_once(',')?;
-    let t: Vec<i64> = hms.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
-    let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + d[2] - 1 - 719_468;
-    Some(((days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1000 + ms.parse::<i64>().ok()?) as u64)
-}
+#[allow(unused_imports)]
+pub use zkelect::logging::parse_timestamp_ms as line_time_ms;
 
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)

@@ -113,3 +113,46 @@ pub fn established_to(port: u16) -> usize {
     }
     n
 }
+
+/// SplitMix64: a small seeded generator for the randomised tests (replayable from the seed).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
+    }
+    pub fn pick<T: Copy>(&mut self, v: &[T]) -> Option<T> {
+        (!v.is_empty()).then(|| v[self.below(v.len() as u64) as usize])
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// Installs a Debian package when `present()` says it is missing (the tests run as root in CI).
+pub fn apt_install(package: &str, present: impl Fn() -> bool) {
+    if present() {
+        return;
+    }
+    let install = || {
+        std::process::Command::new("apt-get").args(["install", "-y", "-q", package]).status().is_ok_and(|s| s.success())
+    };
+    if !install() {
+        let _ = std::process::Command::new("apt-get").args(["update", "-q"]).status();
+        install();
+    }
+    assert!(present(), "the tests need Debian's {package} package: apt-get install -y {package}");
+}

@@ -26,16 +26,9 @@ fn run(args: &[&str]) -> Result<(), String> {
 
 /// Installs iptables (Debian package) when it is missing; the tests run as root.
 pub fn ensure_tools() {
-    if Command::new("iptables").arg("--version").output().is_ok_and(|o| o.status.success()) {
-        return;
-    }
-    let install =
-        || Command::new("apt-get").args(["install", "-y", "-q", "iptables"]).status().is_ok_and(|s| s.success());
-    if !install() {
-        let _ = Command::new("apt-get").args(["update", "-q"]).status();
-        install();
-    }
-    assert!(Command::new("iptables").arg("--version").output().is_ok_and(|o| o.status.success()), "iptables is needed");
+    super::apt_install("iptables", || {
+        Command::new("iptables").arg("--version").output().is_ok_and(|o| o.status.success())
+    });
 }
 
 impl Net {
