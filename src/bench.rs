@@ -463,9 +463,11 @@ fn svg(results: &BTreeMap<(usize, Impl), Results>) -> String {
             continue;
         }
         let path: Vec<String> = pts.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
+        // An empty stroke-dasharray is not valid SVG: solid lines leave the attribute out.
+        let dash = if dash.is_empty() { String::new() } else { format!(" stroke-dasharray=\"{dash}\"") };
         let _ = writeln!(
             s,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" stroke-dasharray=\"{dash}\" points=\"{}\"/>",
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
             path.join(" ")
         );
         for (a, b) in &pts {
@@ -475,7 +477,7 @@ fn svg(results: &BTreeMap<(usize, Impl), Results>) -> String {
         let lx = w - right + 15.0;
         let _ = writeln!(
             s,
-            "<line x1=\"{lx}\" x2=\"{}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"2\" stroke-dasharray=\"{dash}\"/><text x=\"{}\" y=\"{}\">{} {what}</text>",
+            "<line x1=\"{lx}\" x2=\"{}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"2\"{dash}/><text x=\"{}\" y=\"{}\">{} {what}</text>",
             lx + 25.0,
             lx + 30.0,
             ly + 4.0,
