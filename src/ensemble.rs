@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub struct Options {
@@ -43,11 +44,15 @@ pub fn run(opts: Options) -> Result<bool, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the zkelect binary: {e}"))?;
     let (tx, rx) = mpsc::channel();
     let mut children: Vec<Child> = Vec::new();
+    let mut readers: Vec<JoinHandle<()>> = Vec::new();
     for sid in 1..=opts.nodes {
         match spawn_node(&exe, &dir, sid, tx.clone()) {
-            Ok(c) => children.push(c),
+            Ok((c, r)) => {
+                children.push(c);
+                readers.push(r);
+            }
             Err(e) => {
-                stop(&mut children);
+                stop(&mut children, readers);
                 return Err(e);
             }
         }
@@ -97,15 +102,19 @@ pub fn run(opts: Options) -> Result<bool, String> {
             }
         }
     }
-    stop(&mut children);
+    stop(&mut children, readers);
     say!("stopped all {} nodes; logs are in {}", opts.nodes, dir.display());
     Ok(shown.is_some())
 }
 
-fn stop(children: &mut [Child]) {
+/// Kills every node by PID, then joins the log readers (their pipes close with the nodes).
+fn stop(children: &mut [Child], readers: Vec<JoinHandle<()>>) {
     for c in children.iter_mut() {
         let _ = c.kill();
         let _ = c.wait();
+    }
+    for r in readers {
+        let _ = r.join();
     }
 }
 
@@ -133,7 +142,8 @@ fn write_configs(dir: &Path, n: usize, ports: &[u16], tick: u64) -> Result<(), S
     Ok(())
 }
 
-fn spawn_node(exe: &Path, dir: &Path, sid: usize, tx: mpsc::Sender<Report>) -> Result<Child, String> {
+/// Starts one node and the thread that reads its log; both are returned to be stopped and joined.
+fn spawn_node(exe: &Path, dir: &Path, sid: usize, tx: mpsc::Sender<Report>) -> Result<(Child, JoinHandle<()>), String> {
     let node_dir = dir.join(format!("n{sid}"));
     let mut child = Command::new(exe)
         .arg("start")
@@ -146,7 +156,7 @@ fn spawn_node(exe: &Path, dir: &Path, sid: usize, tx: mpsc::Sender<Report>) -> R
         .map_err(|e| format!("cannot start node {sid}: {e}"))?;
     let stderr = child.stderr.take().ok_or("no stderr pipe")?;
     let log_path = node_dir.join("zkelect.log");
-    std::thread::Builder::new()
+    let reader = std::thread::Builder::new()
         .name(format!("ensemble-n{sid}"))
         .spawn(move || {
             let mut log = std::fs::File::create(&log_path).ok();
@@ -161,7 +171,7 @@ fn spawn_node(exe: &Path, dir: &Path, sid: usize, tx: mpsc::Sender<Report>) -> R
             let _ = tx.send(Report::Exited { sid });
         })
         .map_err(|e| format!("cannot start a log reader: {e}"))?;
-    Ok(child)
+    Ok((child, reader))
 }
 
 /// Prints the lines an operator cares about and turns decisions into reports.
