@@ -143,7 +143,10 @@ impl Rng {
 }
 
 /// Installs a Debian package when `present()` says it is missing (the tests run as root in CI).
+/// One install at a time: tests of one binary run in parallel and dpkg takes a lock.
 pub fn apt_install(package: &str, present: impl Fn() -> bool) {
+    static APT: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = APT.lock();
     if present() {
         return;
     }
