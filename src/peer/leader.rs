@@ -43,6 +43,10 @@ struct Agreement {
     zab_refusals: HashMap<i64, (Instant, u64)>,
 }
 
+/// One step of the epoch agreement: what we send, the answer we expect, the set of learners that
+/// answered, and the condition that a quorum has.
+type AgreementStep = (QuorumPacket, i32, fn(&mut Agreement) -> &mut BTreeSet<i64>, fn(&Agreement) -> bool);
+
 struct LeaderCtx {
     s: Arc<Shared>,
     st: Mutex<Agreement>,
@@ -313,35 +317,33 @@ fn handle_learner(ctx: &Arc<LeaderCtx>, id: u64, stream: &TcpStream, remote: &st
     let send = |p: QuorumPacket, what: &str| {
         write_packet(stream, &p).map_err(|e| format!("Cannot send {what} to learner {sid}: {e}"))
     };
-    send(QuorumPacket::new(packet::LEADERINFO, epoch_zxid(epoch), Some(epoch.to_be_bytes().to_vec())), "LEADERINFO")?;
-    let ack_epoch = read(stream, deadline, sid, "ACKEPOCH")?;
-    if ack_epoch.ptype != packet::ACKEPOCH {
-        return Err(format!("Learner {sid} answered LEADERINFO with {}", type_name(ack_epoch.ptype)));
-    }
-    {
-        let mut st = ctx.st.lock();
+    // LEADERINFO → ACKEPOCH, then NEWLEADER → ACK: send, read the answer, count the learner (voters
+    // only) and wait until a quorum has answered too.
+    let info = QuorumPacket::new(packet::LEADERINFO, epoch_zxid(epoch), Some(epoch.to_be_bytes().to_vec()));
+    let steps: [AgreementStep; 2] = [
+        (info, packet::ACKEPOCH, |st| &mut st.electing, |st| st.electing_done),
+        (
+            QuorumPacket::new(packet::NEWLEADER, epoch_zxid(epoch), None),
+            packet::ACK,
+            |st| &mut st.acked,
+            |st| st.established,
+        ),
+    ];
+    for (out, answer, set, ready) in steps {
+        let (sent, expected) = (type_name(out.ptype), type_name(answer));
+        send(out, &sent)?;
+        let reply = read(stream, deadline, sid, &expected)?;
+        if reply.ptype != answer {
+            return Err(format!("Learner {sid} answered {sent} with {}", type_name(reply.ptype)));
+        }
         if voter {
-            st.electing.insert(sid);
+            let mut st = ctx.st.lock();
+            set(&mut st).insert(sid);
             advance(ctx, &mut st);
         }
-    }
-    if !wait(ctx, deadline, |st| st.electing_done) {
-        return Err(format!("No quorum acknowledged epoch {epoch} before learner {sid} timed out"));
-    }
-    send(QuorumPacket::new(packet::NEWLEADER, epoch_zxid(epoch), None), "NEWLEADER")?;
-    let ack = read(stream, deadline, sid, "ACK")?;
-    if ack.ptype != packet::ACK {
-        return Err(format!("Learner {sid} answered NEWLEADER with {}", type_name(ack.ptype)));
-    }
-    {
-        let mut st = ctx.st.lock();
-        if voter {
-            st.acked.insert(sid);
-            advance(ctx, &mut st);
+        if !wait(ctx, deadline, ready) {
+            return Err(format!("No quorum answered {sent} in epoch {epoch} before learner {sid} timed out"));
         }
-    }
-    if !wait(ctx, deadline, |st| st.established) {
-        return Err(format!("No quorum synced before learner {sid} timed out"));
     }
     send(QuorumPacket::new(packet::UPTODATE, epoch_zxid(epoch), None), "UPTODATE")?;
     {
