@@ -12,87 +12,153 @@ mod bench;
 mod ensemble;
 mod status;
 
-use clap::{Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 use zkelect::config::QuorumPeerConfig;
 use zkelect::peer::QuorumPeer;
 
 /// Exit code when the election port cannot be bound (ZooKeeper's UNABLE_TO_BIND_QUORUM_PORT).
 const EXIT_UNABLE_TO_BIND: i32 = 14;
 
-#[derive(Parser)]
-#[command(
-    name = "zkelect",
-    version,
-    about = "Apache ZooKeeper's leader election as a standalone daemon",
-    long_about = "zkelect runs ZooKeeper's leader-election layer (QuorumCnxManager + FastLeaderElection) as one \
+/// The command line. Built with clap's builder API rather than its derive macros: without a proc-macro in
+/// the build, every crate can be linked statically (see .cargo/config.toml), which saves each node the
+/// resident pages of a shared libc.
+fn cli() -> Command {
+    let tick_time = |default: &'static str| {
+        Arg::new("tick_time")
+            .long("tick-time")
+            .value_name("MS")
+            .value_parser(value_parser!(u64))
+            .default_value(default)
+            .help("tickTime of the generated configs, in ms")
+    };
+    Command::new("zkelect")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Apache ZooKeeper's leader election as a standalone daemon")
+        .long_about(
+            "zkelect runs ZooKeeper's leader-election layer (QuorumCnxManager + FastLeaderElection) as one \
 process per node. It reads a zoo.cfg-style file and dataDir/myid, speaks ZooKeeper's election protocol byte \
-for byte on the election port, and logs its state changes to stderr (RUST_LOG controls the levels)."
-)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
+for byte on the election port, and logs its state changes to stderr (RUST_LOG controls the levels).",
+        )
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(
+            Command::new("start")
+                .about("Run one node in the foreground with the given zoo.cfg (dataDir/myid names the node)")
+                .arg(
+                    Arg::new("config")
+                        .value_name("CONFIG")
+                        .required(true)
+                        .value_parser(value_parser!(PathBuf))
+                        .help("Path of the zoo.cfg file"),
+                ),
+        )
+        .subcommand(
+            Command::new("status")
+                .about(
+                    "Ask a node (its clientPort) how it stands. Exit status: 0 in a quorum, 1 not in a quorum \
+(LOOKING), 2 unreachable",
+                )
+                .arg(
+                    Arg::new("address").value_name("ADDRESS").required(true).help("host:port of the node's clientPort"),
+                )
+                .arg(
+                    Arg::new("timeout_ms")
+                        .long("timeout-ms")
+                        .value_name("MS")
+                        .value_parser(value_parser!(u64))
+                        .default_value("2000")
+                        .help("Connect and read timeout, in ms"),
+                ),
+        )
+        .subcommand(
+            Command::new("bench")
+                .about("Measure election times, memory and threads of local ensembles (optionally next to ZooKeeper)")
+                .arg(
+                    Arg::new("nodes")
+                        .long("nodes")
+                        .value_name("N,...")
+                        .value_delimiter(',')
+                        .value_parser(value_parser!(usize))
+                        .default_value("3,5,9,25,51")
+                        .help("Ensemble sizes"),
+                )
+                .arg(
+                    Arg::new("runs")
+                        .long("runs")
+                        .value_name("RUNS")
+                        .value_parser(value_parser!(usize))
+                        .default_value("7")
+                        .help("Runs per size (medians are reported)"),
+                )
+                .arg(
+                    Arg::new("vs_zookeeper")
+                        .long("vs-zookeeper")
+                        .action(ArgAction::SetTrue)
+                        .help("Also run Debian's Apache ZooKeeper 3.8 (sizes up to 9) and print the ratios"),
+                )
+                .arg(
+                    Arg::new("out")
+                        .long("out")
+                        .value_name("DIR")
+                        .value_parser(value_parser!(PathBuf))
+                        .default_value("bench-results")
+                        .help("Where bench.md and bench.svg go"),
+                )
+                .arg(tick_time("2000")),
+        )
+        .subcommand(
+            Command::new("ensemble")
+                .about("Run a local ensemble of N nodes on 127.0.0.1 and show its election (Ctrl-C stops it)")
+                .arg(
+                    Arg::new("nodes")
+                        .long("nodes")
+                        .value_name("N")
+                        .value_parser(value_parser!(usize))
+                        .default_value("3")
+                        .help("Number of nodes"),
+                )
+                .arg(
+                    Arg::new("for")
+                        .long("for")
+                        .value_name("SECONDS")
+                        .value_parser(value_parser!(f64))
+                        .help("Stop after this many seconds (default: run until Ctrl-C)"),
+                )
+                .arg(
+                    Arg::new("dir")
+                        .long("dir")
+                        .value_name("DIR")
+                        .value_parser(value_parser!(PathBuf))
+                        .help("Directory for configs, data and logs (default: a fresh one under the temp dir)"),
+                )
+                .arg(tick_time("200")),
+        )
 }
 
-#[derive(Subcommand)]
-enum Cmd {
-    /// Run one node in the foreground with the given zoo.cfg (dataDir/myid names the node).
-    Start {
-        /// Path of the zoo.cfg file.
-        config: PathBuf,
-    },
-    /// Ask a node (its clientPort) how it stands. Exit status: 0 in a quorum, 1 not in a quorum
-    /// (LOOKING), 2 unreachable.
-    Status {
-        /// host:port of the node's clientPort.
-        address: String,
-        /// Connect and read timeout, in ms.
-        #[arg(long, default_value_t = 2000)]
-        timeout_ms: u64,
-    },
-    /// Measure election times, memory and threads of local ensembles (optionally next to ZooKeeper).
-    Bench {
-        /// Ensemble sizes.
-        #[arg(long, value_delimiter = ',', default_value = "3,5,9,25,51")]
-        nodes: Vec<usize>,
-        /// Runs per size (medians are reported).
-        #[arg(long, default_value_t = 7)]
-        runs: usize,
-        /// Also run Debian's Apache ZooKeeper 3.8 (sizes up to 9) and print the ratios.
-        #[arg(long)]
-        vs_zookeeper: bool,
-        /// Where bench.md and bench.svg go.
-        #[arg(long, default_value = "bench-results")]
-        out: PathBuf,
-        /// tickTime of the generated configs, in ms.
-        #[arg(long, default_value_t = 2000)]
-        tick_time: u64,
-    },
-    /// Run a local ensemble of N nodes on 127.0.0.1 and show its election (Ctrl-C stops it).
-    Ensemble {
-        /// Number of nodes.
-        #[arg(long, default_value_t = 3)]
-        nodes: usize,
-        /// Stop after this many seconds (default: run until Ctrl-C).
-        #[arg(long = "for", value_name = "SECONDS")]
-        run_for: Option<f64>,
-        /// Directory for configs, data and logs (default: a fresh one under the temp dir).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// tickTime of the generated configs, in ms.
-        #[arg(long, default_value_t = 200)]
-        tick_time: u64,
-    },
+/// A value that has a default or is required, so clap always supplies it.
+fn value<T: Clone + Send + Sync + 'static>(m: &ArgMatches, id: &str) -> T {
+    match m.get_one::<T>(id) {
+        Some(v) => v.clone(),
+        None => unreachable!("clap supplies a default or requires --{id}"),
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = cli().get_matches();
     zkelect::logging::init();
-    match cli.cmd {
-        Cmd::Start { config } => start(&config),
-        Cmd::Bench { nodes, runs, vs_zookeeper, out, tick_time } => {
-            let opts = bench::Options { sizes: nodes, runs: runs.max(1), vs_zookeeper, out, tick_time };
+    match matches.subcommand() {
+        Some(("start", m)) => start(&value::<PathBuf>(m, "config")),
+        Some(("bench", m)) => {
+            let opts = bench::Options {
+                sizes: m.get_many::<usize>("nodes").map(|v| v.copied().collect()).unwrap_or_default(),
+                runs: value::<usize>(m, "runs").max(1),
+                vs_zookeeper: m.get_flag("vs_zookeeper"),
+                out: value(m, "out"),
+                tick_time: value(m, "tick_time"),
+            };
             match bench::run(opts) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -101,15 +167,16 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Status { address, timeout_ms } => {
-            ExitCode::from(status::run(&address, std::time::Duration::from_millis(timeout_ms)))
+        Some(("status", m)) => {
+            let address: String = value(m, "address");
+            ExitCode::from(status::run(&address, Duration::from_millis(value(m, "timeout_ms"))))
         }
-        Cmd::Ensemble { nodes, run_for, dir, tick_time } => {
+        Some(("ensemble", m)) => {
             let opts = ensemble::Options {
-                nodes,
-                run_for: run_for.map(|s| std::time::Duration::from_secs_f64(s.max(0.0))),
-                dir,
-                tick_time,
+                nodes: value(m, "nodes"),
+                run_for: m.get_one::<f64>("for").map(|s| Duration::from_secs_f64(s.max(0.0))),
+                dir: m.get_one::<PathBuf>("dir").cloned(),
+                tick_time: value(m, "tick_time"),
             };
             match ensemble::run(opts) {
                 Ok(true) => ExitCode::SUCCESS,
@@ -123,6 +190,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        _ => unreachable!("clap requires a subcommand"),
     }
 }
 
