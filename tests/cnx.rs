@@ -116,6 +116,52 @@ fn three_managers_exchange_both_ways_with_one_connection_per_pair() {
     }
 }
 
+/// Connections established so far, summed over every manager's peers.
+fn connections_made(ms: &[QuorumCnxManager]) -> u64 {
+    ms.iter().flat_map(|m| m.peer_status().into_values()).map(|p| p.connections).sum()
+}
+
+#[test]
+fn tie_break_settles_without_churn() {
+    // Every node dials every other at once, repeatedly, as an election's sends do. The tie-break
+    // (the smaller side's dial makes the larger finish its connection and dial back) must settle
+    // on one connection per pair instead of feeding itself: broken fresh connections are not
+    // re-dialled by the smaller side, and a fresh dial-back is not replaced.
+    let n = 6;
+    let ens = Ens::new(n);
+    let ms: Vec<QuorumCnxManager> = (1..=n).map(|i| ens.start(i)).collect();
+    let send_all = |round: usize| {
+        for a in &ms {
+            for b in &ms {
+                if a.my_sid() != b.my_sid() {
+                    a.to_send(b.my_sid(), format!("{round}").into_bytes());
+                }
+            }
+        }
+    };
+    for round in 0..20 {
+        send_all(round);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pairs = (n * (n - 1) / 2) as u64;
+    wait_for(Duration::from_secs(10), "every pair connected", || {
+        ms.iter().all(|m| m.connected_peers().len() == n as usize - 1).then_some(())
+    });
+    let settled = connections_made(&ms);
+    std::thread::sleep(Duration::from_millis(1500));
+    for round in 0..10 {
+        send_all(round);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let later = connections_made(&ms);
+    // Each pair registers its connection on both sides: 2 per pair, plus a few replaced ones.
+    assert!(settled <= 4 * pairs, "{settled} connections registered for {pairs} pairs");
+    assert_eq!(later, settled, "connections kept churning after every pair was connected");
+    for m in &ms {
+        m.halt();
+    }
+}
+
 #[test]
 fn lower_sid_dial_is_answered_by_dial_back() {
     record_logs();

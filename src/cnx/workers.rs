@@ -6,6 +6,7 @@ use crate::wire::frame::{self, FrameError};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// The registered half of a connection: what `senderWorkerMap` holds.
 pub struct SendWorker {
@@ -13,11 +14,17 @@ pub struct SendWorker {
     stream: TcpStream,
     running: AtomicBool,
     queue: Arc<CircularBlockingQueue<Arc<[u8]>>>,
+    started: Instant,
 }
 
 impl SendWorker {
     pub fn new(sid: i64, stream: TcpStream, queue: Arc<CircularBlockingQueue<Arc<[u8]>>>) -> std::io::Result<Self> {
-        Ok(SendWorker { sid, stream, running: AtomicBool::new(true), queue })
+        Ok(SendWorker { sid, stream, running: AtomicBool::new(true), queue, started: Instant::now() })
+    }
+
+    /// How long this connection has been registered.
+    pub fn age(&self) -> Duration {
+        self.started.elapsed()
     }
 
     pub fn is_running(&self) -> bool {
@@ -64,7 +71,7 @@ fn send_loop(inner: &Arc<Inner>, w: &Arc<SendWorker>) {
             log::debug!("Attempting to send lastMessage to sid={sid}");
             if !write(inner, w, &m) {
                 w.finish(inner);
-                inner.connection_broken(sid);
+                inner.connection_broken(sid, w.age());
                 return;
             }
         }
@@ -79,7 +86,7 @@ fn send_loop(inner: &Arc<Inner>, w: &Arc<SendWorker>) {
     let failed = w.is_running();
     w.finish(inner);
     if failed {
-        inner.connection_broken(sid);
+        inner.connection_broken(sid, w.age());
     }
 }
 
@@ -122,7 +129,7 @@ fn recv_loop(inner: &Arc<Inner>, w: &Arc<SendWorker>) {
                     }
                     log::warn!("Interrupting SendWorker thread from RecvWorker. sid: {sid}. myId: {my}");
                     w.finish(inner);
-                    inner.connection_broken(sid);
+                    inner.connection_broken(sid, w.age());
                 }
                 break;
             }
