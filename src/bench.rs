@@ -18,6 +18,8 @@ pub struct Options {
     pub vs_zookeeper: bool,
     pub out: PathBuf,
     pub tick_time: u64,
+    /// Keep every run's configs and node logs (for looking into a slow run).
+    pub keep_logs: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -124,10 +126,11 @@ struct Ensemble {
     tails: BTreeMap<usize, Tail>,
     /// Time of each node's latest broadcast line and whether it leads.
     state: BTreeMap<usize, (u64, bool)>,
+    keep: bool,
 }
 
 impl Ensemble {
-    fn new(kind: Impl, root: &Path, n: usize, tick: u64) -> Result<Ensemble, String> {
+    fn new(kind: Impl, root: &Path, n: usize, tick: u64, keep: bool) -> Result<Ensemble, String> {
         let dir =
             root.join(format!("{}-{n}-{}", if kind == Impl::Zkelect { "zkelect" } else { "zookeeper" }, now_ms()));
         let p = free_ports(3 * n).map_err(|e| format!("cannot allocate ports: {e}"))?;
@@ -159,7 +162,7 @@ impl Ensemble {
             }
         }
         let tails = (1..=n).map(|s| (s, Tail::new(dir.join(format!("n{s}/node.log"))))).collect();
-        Ok(Ensemble { kind, dir, n, ports, children: BTreeMap::new(), tails, state: BTreeMap::new() })
+        Ok(Ensemble { kind, dir, n, ports, children: BTreeMap::new(), tails, state: BTreeMap::new(), keep })
     }
 
     fn start(&mut self, sid: usize) -> Result<(), String> {
@@ -268,7 +271,9 @@ impl Drop for Ensemble {
         for sid in 1..=self.n {
             self.kill(sid);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -279,9 +284,10 @@ fn run_once(
     n: usize,
     tick: u64,
     measure_footprint: bool,
+    keep: bool,
     r: &mut Results,
 ) -> Result<(), String> {
-    let mut e = Ensemble::new(kind, root, n, tick)?;
+    let mut e = Ensemble::new(kind, root, n, tick, keep)?;
     let all: Vec<usize> = (1..=n).collect();
     let timeout = Duration::from_secs(60 + n as u64);
     let t0 = now_ms();
@@ -340,12 +346,16 @@ pub fn run(o: Options) -> Result<(), String> {
             let r = results.entry((n, kind)).or_default();
             for i in 0..o.runs {
                 eprint!("\r{} N={n}: run {}/{}   ", kind.name(), i + 1, o.runs);
-                run_once(kind, &work, n, o.tick_time, i == 0, r)?;
+                run_once(kind, &work, n, o.tick_time, i == 0, o.keep_logs, r)?;
             }
             eprintln!();
         }
     }
-    let _ = std::fs::remove_dir_all(&work);
+    if o.keep_logs {
+        say(&format!("kept the runs' configs and logs in {}", work.display()));
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
     let table = markdown(&results, &o);
     say(&table);
     std::fs::write(o.out.join("bench.md"), &table).map_err(|e| e.to_string())?;

@@ -107,7 +107,13 @@ for byte on the election port, and logs its state changes to stderr (RUST_LOG co
                         .default_value("bench-results")
                         .help("Where bench.md and bench.svg go"),
                 )
-                .arg(tick_time("2000")),
+                .arg(tick_time("2000"))
+                .arg(
+                    Arg::new("keep_logs")
+                        .long("keep-logs")
+                        .action(ArgAction::SetTrue)
+                        .help("Keep every run's configs and node logs and print where they are"),
+                ),
         )
         .subcommand(
             Command::new("ensemble")
@@ -158,6 +164,7 @@ fn main() -> ExitCode {
                 vs_zookeeper: m.get_flag("vs_zookeeper"),
                 out: value(m, "out"),
                 tick_time: value(m, "tick_time"),
+                keep_logs: m.get_flag("keep_logs"),
             };
             match bench::run(opts) {
                 Ok(()) => ExitCode::SUCCESS,

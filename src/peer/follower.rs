@@ -126,7 +126,7 @@ fn run(s: &Shared, leader: i64, observer: bool) -> Result<(), String> {
     let sync = s.tick() * s.cfg.sync_limit;
     let deadline = Instant::now() + init;
     s.set_phase("discovery");
-    let stream = connect_to_leader(s, &server.quorum_addrs(), deadline)?;
+    let stream = connect_to_leader(s, leader, &server.quorum_addrs(), deadline)?;
     s.register_session(&stream);
     let accepted = s.accepted_epoch();
     let hello = Hello { sid: s.my_id(), observer, accepted_epoch: accepted, current_epoch: s.current_epoch() };
@@ -204,11 +204,21 @@ fn expect(p: &QuorumPacket, ptype: i32) -> Result<i64, String> {
 /// `Learner.connectToLeader`, within initLimit ticks; every address of the leader is tried in turn
 /// and names are re-resolved each time. Java waits a fixed 100 ms between its 5 attempts; the
 /// leader binds its quorum port the moment it decides, so retrying after 5, 10, 20 … ms (capped at
-/// 100) finds it as soon as it is there.
-fn connect_to_leader(s: &Shared, addrs: &[crate::config::HostPort], deadline: Instant) -> Result<TcpStream, String> {
+/// 100) finds it as soon as it is there. A leader whose own vote shows it will not lead this round
+/// is given up at once.
+fn connect_to_leader(
+    s: &Shared,
+    leader: i64,
+    addrs: &[crate::config::HostPort],
+    deadline: Instant,
+) -> Result<TcpStream, String> {
+    let round = s.status.lock().current_vote.election_epoch;
     let mut last = String::from("no address");
     let mut pause = Duration::from_millis(5);
     loop {
+        if let Some(why) = s.leader_moved_on(leader, round) {
+            return Err(format!("Unable to connect to the leader: {last}; giving up, {why}"));
+        }
         for a in addrs {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || s.is_stopping() {

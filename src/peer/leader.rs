@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// How often a refused ZooKeeper learner (which retries in a tight loop) is logged at WARN.
 const ZAB_REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// How often a leader waiting for its quorum looks whether the voters have settled elsewhere.
+const SETTLED_CHECK: Duration = Duration::from_millis(100);
 
 struct Learner {
     sid: Option<i64>,
@@ -87,6 +89,7 @@ fn run(ctx: &Arc<LeaderCtx>) -> Result<(), String> {
     }
     let init = s.tick() * s.cfg.init_limit;
     let deadline = Instant::now() + init;
+    let round = s.status.lock().current_vote.election_epoch;
     let epoch = {
         let mut st = ctx.st.lock();
         loop {
@@ -109,7 +112,17 @@ fn run(ctx: &Arc<LeaderCtx>) -> Result<(), String> {
                 };
                 return Err(format!("{phase}, only synced with sids: {have:?}"));
             }
-            let until = deadline.min(Instant::now() + s.tick());
+            // Java waits out initLimit here. When so many voters have settled on another leader
+            // that no quorum is left to join us, that wait is lost time (and our port keeps the
+            // latecomers' sessions failing); give up and let the next election find that leader.
+            let elsewhere = s.settled_elsewhere(round);
+            if !elsewhere.is_empty() {
+                let possible = s.qv.voters().filter(|v| !elsewhere.contains(v));
+                if !s.qv.contains_quorum(possible) {
+                    return Err(format!("No quorum left to follow us: voters {elsewhere:?} follow another leader"));
+                }
+            }
+            let until = deadline.min(Instant::now() + s.tick().min(SETTLED_CHECK));
             ctx.cond.wait_until(&mut st, until);
         }
     };

@@ -169,6 +169,37 @@ impl Shared {
         *self.gone.lock() = Some(sid);
     }
 
+    /// Why `leader` will not lead the round we decided in, going by its own latest notification:
+    /// it proposes or follows another server in that round or a later one. Within a round a vote
+    /// only ever moves up the total order, so such a leader cannot come back to itself; waiting
+    /// initLimit ticks for its quorum port (ZooKeeper's way after a same-round disagreement) is
+    /// time lost.
+    pub fn leader_moved_on(&self, leader: i64, round: i64) -> Option<String> {
+        let votes = self.messenger.stats.last_votes.lock();
+        let (v, _) = votes.get(&leader)?;
+        (v.election_epoch >= round && v.leader != leader).then(|| {
+            let state = v.state.map_or_else(|| "?".to_string(), |s| s.to_string());
+            format!("leader {leader} is {state} for {} in round 0x{:x}", v.leader, v.election_epoch)
+        })
+    }
+
+    /// Voters whose latest notification says they settled on another leader in `round` or later:
+    /// they will not join us unless that leader fails first.
+    pub fn settled_elsewhere(&self, round: i64) -> Vec<i64> {
+        let me = self.my_id();
+        let votes = self.messenger.stats.last_votes.lock();
+        votes
+            .iter()
+            .filter(|(sid, (v, _))| {
+                self.qv.is_voter(**sid)
+                    && v.leader != me
+                    && v.election_epoch >= round
+                    && matches!(v.state, Some(ServerState::Following | ServerState::Leading))
+            })
+            .map(|(sid, _)| *sid)
+            .collect()
+    }
+
     /// Hands a notification to the `WorkerSender`.
     pub fn send(&self, t: crate::election::ToSend) {
         self.messenger.send(t);

@@ -1,0 +1,96 @@
+//! A node that decided for a leader which then turns out not to lead (a same-round disagreement,
+//! seen in 51-node launches) gives that decision up as soon as the votes show it, instead of
+//! waiting out initLimit as ZooKeeper does. One real node; the other two are played by
+//! in-process `QuorumCnxManager`s sending hand-made notifications. initLimit is 100 ticks of
+//! 100 ms, so the ZooKeeper behaviour would hold the node for 10 s.
+
+mod common;
+
+use common::cluster::Cluster;
+use common::wait_for;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zkelect::cnx::{CnxSettings, QuorumCnxManager};
+use zkelect::config::QuorumPeerConfig;
+use zkelect::wire::notification::{self, ServerState};
+
+/// A fake server `sid` of the cluster: its own election transport and config text.
+struct Fake {
+    sid: i64,
+    m: QuorumCnxManager,
+    config: Vec<u8>,
+}
+
+impl Fake {
+    fn new(c: &Cluster, sid: i64) -> Fake {
+        let cfg = QuorumPeerConfig::load(&c.node_dir(sid).join("zoo.cfg")).expect("fake's config");
+        let m = QuorumCnxManager::new(CnxSettings::from_config(&cfg), Arc::new(cfg.quorum_verifier.clone()));
+        m.start().expect("fake's listener");
+        Fake { sid, m, config: cfg.quorum_verifier.config_text().into_bytes() }
+    }
+
+    /// Sends one notification (round 1, epoch 1) to `to`.
+    fn vote(&self, to: i64, state: ServerState, leader: i64, zxid: i64) {
+        self.m.to_send(to, notification::encode(state, leader, zxid, 1, 1, &self.config));
+        while self.m.poll_recv_queue(Duration::ZERO).is_some() {}
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.m.halt();
+    }
+}
+
+/// Repeats `send` every 50 ms until node `sid`'s log contains `line` (or 10 s pass).
+fn until_logged(c: &Cluster, sid: i64, line: &str, mut send: impl FnMut()) -> Instant {
+    wait_for(Duration::from_secs(10), line, || {
+        send();
+        std::thread::sleep(Duration::from_millis(50));
+        c.log(sid).contains(line).then(Instant::now)
+    })
+}
+
+#[test]
+fn follower_gives_up_a_leader_whose_vote_moved_on() {
+    let mut c = Cluster::new(3, 0, "initLimit=100\n");
+    let (f2, f3) = (Fake::new(&c, 2), Fake::new(&c, 3));
+    c.start(1);
+    // 3 says it leads and 2 follows it: node 1 decides for 3 and dials 3's (closed) quorum port.
+    until_logged(&c, 1, "Decided: FOLLOWING leader 3", || {
+        f3.vote(1, ServerState::Leading, 3, 0);
+        f2.vote(1, ServerState::Following, 3, 0);
+    });
+    assert_eq!(f2.sid + f3.sid, 5);
+    // Then 3's own vote moves to 2 in the same round: 3 cannot lead that round any more.
+    let t = Instant::now();
+    until_logged(&c, 1, "giving up, leader 3 is LOOKING for 2 in round 0x1", || {
+        f3.vote(1, ServerState::Looking, 2, 5);
+    });
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(5), "gave up only after {took:?} (initLimit is 10 s)");
+    let log = c.log(1);
+    let after = &log[log.find("giving up, leader 3").expect("line")..];
+    assert!(after.contains("PeerState set to LOOKING"), "node 1 did not go back to LOOKING:\n{after}");
+}
+
+#[test]
+fn leader_gives_up_when_a_quorum_settled_on_another() {
+    let mut c = Cluster::new(3, 0, "initLimit=100\n");
+    let (f1, f2) = (Fake::new(&c, 1), Fake::new(&c, 2));
+    c.start(3);
+    // Both others vote for 3: it decides LEADING and waits for its followers.
+    until_logged(&c, 3, "Peer state changed: leading - discovery", || {
+        f1.vote(3, ServerState::Looking, 3, 0);
+        f2.vote(3, ServerState::Looking, 3, 0);
+    });
+    // Then both settle on 2 instead: no quorum is left that could follow 3.
+    let t = Instant::now();
+    until_logged(&c, 3, "No quorum left to follow us", || {
+        f2.vote(3, ServerState::Leading, 2, 0);
+        f1.vote(3, ServerState::Following, 2, 0);
+    });
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(5), "gave up only after {took:?} (initLimit is 10 s)");
+    assert!(c.log(3).contains("voters [1, 2] follow another leader"), "{}", c.log(3));
+}
