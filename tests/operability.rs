@@ -4,22 +4,13 @@
 mod common;
 
 use common::cluster::Cluster;
-use common::wait_for;
+use common::{ask, wait_for};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
-
-fn ask(port: u16, word: &[u8]) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-    s.write_all(word).expect("write");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
 
 fn client_port(c: &Cluster, sid: i64) -> u16 {
     c.ports[&sid].2

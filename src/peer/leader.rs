@@ -1,7 +1,12 @@
-//! `Leader`: a `LearnerCnxAcceptor` on the quorum port and one `LearnerHandler` thread per
-//! learner. The epoch agreement with a quorum (hello → LEADERINFO → ACKEPOCH → NEWLEADER → ACK →
-//! UPTODATE), then PINGs every tickTime/2 and a quorum check that steps down when the learners
+//! `Leader`: a `LearnerCnxAcceptor` on the quorum port and a `LearnerHandler` thread per learner
+//! for the epoch agreement with a quorum (hello → LEADERINFO → ACKEPOCH → NEWLEADER → ACK →
+//! UPTODATE). Then PINGs every tickTime/2 and a quorum check that steps down when the learners
 //! heard from within syncLimit ticks, plus ourselves, are no longer a quorum.
+//!
+//! Unlike Java's LearnerHandler, ours ends once its learner is synced: all that comes afterwards
+//! is PING answers, which the leader's own half-tick loop reads without blocking right before it
+//! checks the quorum. A settled leader thus needs no thread per learner on top of the election's
+//! two per peer.
 
 use super::quorum_peer::Shared;
 use super::session::{read_packet, write_packet};
@@ -27,6 +32,8 @@ struct Learner {
     stream: TcpStream,
     last_heard: Instant,
     synced: bool,
+    /// Bytes of a packet not yet complete (read by the leader's loop once synced).
+    inbuf: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -133,6 +140,17 @@ fn run(ctx: &Arc<LeaderCtx>) -> Result<(), String> {
     while s.pause(s.tick() / 2) {
         let now = Instant::now();
         let mut st = ctx.st.lock();
+        let mut ended = Vec::new();
+        for (id, l) in st.learners.iter_mut().filter(|(_, l)| l.synced) {
+            if let Err(e) = drain(l, now) {
+                log::warn!("{e}");
+                let _ = l.stream.shutdown(std::net::Shutdown::Both);
+                ended.push(*id);
+            }
+        }
+        for id in ended {
+            st.learners.remove(&id);
+        }
         let ping = QuorumPacket::new(packet::PING, epoch_zxid(epoch), None);
         for l in st.learners.values().filter(|l| l.synced) {
             if let Err(e) = write_packet(&l.stream, &ping) {
@@ -254,7 +272,14 @@ fn accept_loop(ctx: &Arc<LeaderCtx>, sock: &Socket) {
             };
             st.learners.insert(
                 id,
-                Learner { sid: None, voter: false, stream: clone, last_heard: Instant::now(), synced: false },
+                Learner {
+                    sid: None,
+                    voter: false,
+                    stream: clone,
+                    last_heard: Instant::now(),
+                    synced: false,
+                    inbuf: Vec::new(),
+                },
             );
         }
         let sync = ctx.s.tick() * ctx.s.cfg.sync_limit;
@@ -263,10 +288,15 @@ fn accept_loop(ctx: &Arc<LeaderCtx>, sock: &Socket) {
         let c2 = Arc::clone(ctx);
         let r2 = remote.clone();
         if let Err(e) = ctx.threads.spawn(format!("LearnerHandler-{remote}"), move || {
-            if let Err(e) = handle_learner(&c2, id, &stream, &r2)
-                && !c2.st.lock().stopping
-            {
-                log::warn!("{e}");
+            match handle_learner(&c2, id, &stream, &r2) {
+                // Synced: the leader's loop reads this learner from now on.
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => {
+                    if !c2.st.lock().stopping {
+                        log::warn!("{e}");
+                    }
+                }
             }
             let _ = stream.shutdown(std::net::Shutdown::Both);
             c2.st.lock().learners.remove(&id);
@@ -288,13 +318,14 @@ fn wait(ctx: &LeaderCtx, deadline: Instant, ready: impl Fn(&Agreement) -> bool) 
     true
 }
 
-fn handle_learner(ctx: &Arc<LeaderCtx>, id: u64, stream: &TcpStream, remote: &str) -> Result<(), String> {
+/// The handshake with one learner; true once it is synced and handed to the leader's loop.
+fn handle_learner(ctx: &Arc<LeaderCtx>, id: u64, stream: &TcpStream, remote: &str) -> Result<bool, String> {
     let s = &ctx.s;
     let deadline = Instant::now() + s.tick() * s.cfg.init_limit;
     let first = read_packet(stream, deadline).map_err(|e| format!("Closing learner connection from {remote}: {e}"))?;
     if first.ptype == packet::ZAB_FOLLOWERINFO || first.ptype == packet::ZAB_OBSERVERINFO {
         refuse_zab(ctx, &first, remote);
-        return Ok(());
+        return Ok(false);
     }
     let hello = Hello::parse(&first).ok_or_else(|| {
         format!(
@@ -359,26 +390,54 @@ fn handle_learner(ctx: &Arc<LeaderCtx>, id: u64, stream: &TcpStream, remote: &st
         }
     }
     send(QuorumPacket::new(packet::UPTODATE, epoch_zxid(epoch), None), "UPTODATE")?;
-    {
-        let mut st = ctx.st.lock();
-        if let Some(l) = st.learners.get_mut(&id) {
-            l.synced = true;
-            l.last_heard = Instant::now();
-        }
-    }
     log::info!("Learner {sid} is synced in epoch {epoch}");
-    let sync = s.tick() * s.cfg.sync_limit;
-    loop {
-        let p = read(stream, Instant::now() + sync, sid, "PING")?;
-        let mut st = ctx.st.lock();
-        if let Some(l) = st.learners.get_mut(&id) {
-            l.last_heard = Instant::now();
+    let mut st = ctx.st.lock();
+    let Some(l) = st.learners.get_mut(&id) else {
+        return Ok(false);
+    };
+    l.synced = true;
+    l.last_heard = Instant::now();
+    Ok(true)
+}
+
+/// Most bytes read from one learner per look, so a flooding learner cannot hold the leader's loop.
+const DRAIN_BUDGET: usize = 64 * 1024;
+
+/// Reads, without blocking, what a synced learner sent since the last look (its PING answers).
+/// An error means its session is over.
+fn drain(l: &mut Learner, now: Instant) -> Result<(), String> {
+    use std::io::{ErrorKind, Read};
+    let sid = l.sid.unwrap_or(-1);
+    l.stream.set_nonblocking(true).map_err(|e| format!("Learner {sid}: {e}"))?;
+    let mut chunk = [0u8; 4096];
+    let mut budget = DRAIN_BUDGET;
+    let read = loop {
+        match (&l.stream).read(&mut chunk) {
+            Ok(0) => break Err(format!("Learner {sid} closed its session")),
+            Ok(n) => {
+                l.inbuf.extend_from_slice(&chunk[..n]);
+                budget = budget.saturating_sub(n);
+                if budget == 0 {
+                    break Ok(());
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break Err(format!("Learner {sid}: {e}")),
         }
-        drop(st);
+    };
+    let _ = l.stream.set_nonblocking(false);
+    read?;
+    while let Some((p, used)) =
+        QuorumPacket::parse_prefix(&l.inbuf).map_err(|e| format!("Learner {sid}: waiting for PING: {e}"))?
+    {
+        l.inbuf.drain(..used);
+        l.last_heard = now;
         if p.ptype != packet::PING {
             log::debug!("Ignoring {} from learner {sid}", type_name(p.ptype));
         }
     }
+    Ok(())
 }
 
 fn read(stream: &TcpStream, deadline: Instant, sid: i64, what: &str) -> Result<QuorumPacket, String> {

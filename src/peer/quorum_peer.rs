@@ -188,7 +188,7 @@ impl Shared {
     pub fn settled_elsewhere(&self, round: i64) -> Vec<i64> {
         let me = self.my_id();
         let votes = self.messenger.stats.last_votes.lock();
-        votes
+        let mut sids: Vec<i64> = votes
             .iter()
             .filter(|(sid, (v, _))| {
                 self.qv.is_voter(**sid)
@@ -197,7 +197,9 @@ impl Shared {
                     && matches!(v.state, Some(ServerState::Following | ServerState::Leading))
             })
             .map(|(sid, _)| *sid)
-            .collect()
+            .collect();
+        sids.sort_unstable();
+        sids
     }
 
     /// Hands a notification to the `WorkerSender`.

@@ -97,6 +97,17 @@ impl QuorumPacket {
         }
     }
 
+    /// The first complete packet in `buf` and how many bytes it took; `None` while it is still
+    /// incomplete (for reading a socket without blocking).
+    pub fn parse_prefix(buf: &[u8]) -> Result<Option<(QuorumPacket, usize)>, PacketError> {
+        let mut r = buf;
+        match QuorumPacket::read(&mut r) {
+            Ok(p) => Ok(Some((p, buf.len() - r.len()))),
+            Err(PacketError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The long at `offset` of the data, if present.
     pub fn data_i64(&self, offset: usize) -> Option<i64> {
         let d = self.data.as_ref()?.get(offset..offset + 8)?;

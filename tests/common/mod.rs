@@ -159,3 +159,14 @@ pub fn apt_install(package: &str, present: impl Fn() -> bool) {
     }
     assert!(present(), "the tests need Debian's {package} package: apt-get install -y {package}");
 }
+
+/// Sends a four-letter word to 127.0.0.1:`port` and returns the whole answer.
+pub fn ask(port: u16, word: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.write_all(word).expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
