@@ -241,6 +241,45 @@ fn hanging_hook_does_not_delay_reelection() {
 }
 
 #[test]
+fn taken_client_port_stops_the_node_at_once() {
+    use wait_timeout::ChildExt;
+    // The four-letter-word port is held by someone else, and the hook would hang for 30 s: the
+    // node must refuse to start at once, naming the port, without having run the hook.
+    let c = Cluster::new(3, 0, "");
+    let pids = c.dir.join("hook.pids");
+    let hook = hook_script(&c, &format!("echo $$ >> {}\nexec sleep 600", pids.display()));
+    let cfg = c.node_dir(1).join("zoo.cfg");
+    let mut text = std::fs::read_to_string(&cfg).expect("cfg");
+    text.push_str(&format!("zkelect.onStateChange={}\nzkelect.onStateChange.timeoutMs=30000\n", hook.display()));
+    std::fs::write(&cfg, text).expect("cfg");
+    let port = client_port(&c, 1);
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take the client port");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
+        .arg("start")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let status = child.wait_timeout(Duration::from_secs(10)).expect("wait");
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    for pid in std::fs::read_to_string(&pids).unwrap_or_default().lines() {
+        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+    }
+    let status = status.expect("the node did not exit within 10 s");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("cannot bind 127.0.0.1:{port}")), "{err}");
+    assert!(!pids.exists(), "the hook ran although the node never started");
+}
+
+#[test]
 fn status_exit_codes() {
     let mut c = Cluster::new(3, 0, "");
     c.start(1);

@@ -329,12 +329,9 @@ impl QuorumPeer {
             hook,
             gone: Mutex::new(None),
         });
-        let threads = ThreadGroup::new();
-        let s2 = Arc::clone(&shared);
-        threads
-            .spawn(format!("QuorumPeer[myid={my}]"), move || PeerLoop::new(s2, events_rx).run())
-            .map_err(|e| format!("cannot start the peer thread: {e}"))?;
-        let mut peer = QuorumPeer { shared, threads, admin: Vec::new() };
+        let mut peer = QuorumPeer { shared, threads: ThreadGroup::new(), admin: Vec::new() };
+        // The admin ports are bound before the peer thread starts: if one is taken, the node stops
+        // before any state change could have started the hook (whose runs a shutdown waits for).
         let cfg = Arc::new(peer.shared.cfg.clone());
         let source: Arc<dyn Fn() -> Snapshot + Send + Sync> = Arc::new(peer.snapshot_source());
         for started in [fourlw::start(Arc::clone(&cfg), Arc::clone(&source)), metrics::start(cfg, source)] {
@@ -346,6 +343,12 @@ impl QuorumPeer {
                     return Err(e);
                 }
             }
+        }
+        let s2 = Arc::clone(&peer.shared);
+        if let Err(e) = peer.threads.spawn(format!("QuorumPeer[myid={my}]"), move || PeerLoop::new(s2, events_rx).run())
+        {
+            peer.shutdown();
+            return Err(format!("cannot start the peer thread: {e}"));
         }
         Ok(peer)
     }
