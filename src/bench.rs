@@ -3,13 +3,13 @@
 //! Markdown table and writes it, with an SVG plot, into the output directory. A benchmark, not a
 //! test: it reports figures and asserts nothing.
 
-use crate::ensemble::free_ports;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use zkelect::localports::free_ports;
 use zkelect::logging::parse_timestamp_ms;
 
 pub struct Options {

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use zkelect::localports::free_ports;
 
 pub struct Options {
     pub nodes: usize,
@@ -116,12 +117,6 @@ fn stop(children: &mut [Child], readers: Vec<JoinHandle<()>>) {
     for r in readers {
         let _ = r.join();
     }
-}
-
-/// Ports chosen by the kernel on 127.0.0.1 (bound, then released).
-pub(crate) fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
-    let ls = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>()?;
-    ls.iter().map(|l| l.local_addr().map(|a| a.port())).collect()
 }
 
 fn write_configs(dir: &Path, n: usize, ports: &[u16], tick: u64) -> Result<(), String> {

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod cnx;
 pub mod config;
 pub mod election;
+pub mod localports;
 pub mod logging;
 pub mod messenger;
 pub mod peer;

@@ -5,15 +5,13 @@ pub mod cluster;
 pub mod netns;
 
 use parking_lot::Mutex;
-use std::net::TcpListener;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use zkelect::config::QuorumPeerConfig;
 
-/// Ports chosen by the kernel on 127.0.0.1 (bound, then released).
+/// `n` free ports on 127.0.0.1, outside the kernel's ephemeral range (see `zkelect::localports`).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 0")).collect();
-    ls.iter().map(|l| l.local_addr().expect("addr").port()).collect()
+    zkelect::localports::free_ports(n).expect("free ports")
 }
 
 /// zoo.cfg text for servers `(sid, quorum port, election port)` on 127.0.0.1.

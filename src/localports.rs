@@ -1,0 +1,71 @@
+//! Free TCP ports on 127.0.0.1 for local ensembles (`zkelect ensemble`, `zkelect bench`, the tests).
+//!
+//! Ports handed out by the kernel for `bind(0)` come from the ephemeral range, which is also where
+//! every outgoing connection gets its local port: with many nodes dialling each other, a dial can
+//! take a port that was picked for a node that has not bound it yet (seen in the tests under load:
+//! a node's client port taken by another node's dial). So ports come from a window just outside
+//! `ip_local_port_range`, each checked to be free, each handed out once per process, starting at a
+//! per-process offset so that parallel processes rarely meet.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// How many ports one process may hand out.
+const WINDOW: u32 = 10_000;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// `n` free ports on 127.0.0.1.
+pub fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let Some(base) = window_start() else {
+        // No room outside the ephemeral range: let the kernel choose (bound, then released).
+        let ls = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>()?;
+        return ls.iter().map(|l| l.local_addr().map(|a| a.port())).collect();
+    };
+    let offset = std::process::id().wrapping_mul(7919) % WINDOW;
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        if k >= WINDOW {
+            return Err(std::io::Error::other(format!("all {WINDOW} local ports of this process are used up")));
+        }
+        let port = (base + (offset + k) % WINDOW) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            out.push(port);
+        }
+    }
+    Ok(out)
+}
+
+/// The first port of a WINDOW-wide range just below (or else just above) the ephemeral ports.
+fn window_start() -> Option<u32> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut it = range.split_whitespace().filter_map(|x| x.parse::<u32>().ok());
+    let (lo, hi) = (it.next().unwrap_or(32768), it.next().unwrap_or(60999));
+    if lo >= 1024 + WINDOW {
+        Some(lo - WINDOW)
+    } else if hi + WINDOW <= 65535 {
+        Some(hi + 1)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_distinct_free_and_outside_the_ephemeral_range() {
+        let a = free_ports(50).expect("ports");
+        let b = free_ports(50).expect("ports");
+        let all: std::collections::BTreeSet<u16> = a.iter().chain(&b).copied().collect();
+        assert_eq!(all.len(), 100, "a port was handed out twice");
+        for p in &all {
+            assert!(TcpListener::bind(("127.0.0.1", *p)).is_ok(), "port {p} is not free");
+        }
+        if let Some(start) = window_start() {
+            assert!(all.iter().all(|p| (start..start + WINDOW).contains(&u32::from(*p))));
+        }
+    }
+}
