@@ -181,9 +181,41 @@ fn quorum_port_bad_input_closes_only_that_connection() {
     }
 }
 
-#[test]
-fn synced_learner_is_read_by_the_leader_loop_and_bad_bytes_end_only_its_session() {
+/// Plays observer 4 through the epoch agreement with `leader`; returns the synced session.
+fn sync_fake_observer(c: &Cluster, leader: i64, epoch: i64) -> TcpStream {
     use zkelect::wire::packet::{self, Hello, QuorumPacket, epoch_zxid};
+    let mut s = TcpStream::connect(("127.0.0.1", c.ports[&leader].0)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let hello = Hello { sid: 4, observer: true, accepted_epoch: 0, current_epoch: 0 };
+    s.write_all(&hello.packet().encode()).expect("hello");
+    expect_packet(&mut s, packet::LEADERINFO);
+    let ack_epoch = QuorumPacket::new(packet::ACKEPOCH, 0, Some(0i64.to_be_bytes().to_vec()));
+    s.write_all(&ack_epoch.encode()).expect("ACKEPOCH");
+    expect_packet(&mut s, packet::NEWLEADER);
+    s.write_all(&QuorumPacket::new(packet::ACK, epoch_zxid(epoch), None).encode()).expect("ACK");
+    expect_packet(&mut s, packet::UPTODATE);
+    s
+}
+
+fn expect_packet(s: &mut TcpStream, ptype: i32) {
+    use zkelect::wire::packet::{QuorumPacket, type_name};
+    let p = QuorumPacket::read(s).expect("packet from the leader");
+    assert_eq!(p.ptype, ptype, "{}", type_name(p.ptype));
+}
+
+/// Reads (and drops) the leader's PINGs until it closes the session.
+fn read_until_closed(s: &mut TcpStream) {
+    let mut buf = [0u8; 64];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+#[test]
+fn synced_learners_are_read_by_the_leader_loop_and_closed_when_silent_or_garbled() {
+    use zkelect::wire::packet::{self, QuorumPacket, epoch_zxid};
     // Observer 4 is configured but played by the test over the leader's quorum port.
     let mut c = Cluster::new(3, 1, "");
     for s in 1..=3 {
@@ -191,44 +223,35 @@ fn synced_learner_is_read_by_the_leader_loop_and_bad_bytes_end_only_its_session(
     }
     let all = [1, 2, 3];
     let (leader, epoch) = c.wait_broadcast(&all, T);
-    let mut s = TcpStream::connect(("127.0.0.1", c.ports[&leader].0)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-    let hello = Hello { sid: 4, observer: true, accepted_epoch: 0, current_epoch: 0 };
-    s.write_all(&hello.packet().encode()).expect("hello");
-    let expect = |s: &mut TcpStream, ptype: i32| {
-        let p = QuorumPacket::read(s).expect("packet from the leader");
-        assert_eq!(p.ptype, ptype, "{}", packet::type_name(p.ptype));
-    };
-    expect(&mut s, packet::LEADERINFO);
-    let ack_epoch = QuorumPacket::new(packet::ACKEPOCH, 0, Some(0i64.to_be_bytes().to_vec()));
-    s.write_all(&ack_epoch.encode()).expect("ACKEPOCH");
-    expect(&mut s, packet::NEWLEADER);
-    s.write_all(&QuorumPacket::new(packet::ACK, epoch_zxid(epoch), None).encode()).expect("ACK");
-    expect(&mut s, packet::UPTODATE);
+    let synced = || common::ask(c.ports[&leader].2, b"mntr").contains("zk_synced_observers\t1");
+
     // Answer every PING for three syncLimit periods, each answer in two writes further apart than
     // the leader's half-tick loop: it reads without blocking and must put the halves together.
-    let synced = || common::ask(c.ports[&leader].2, b"mntr").contains("zk_synced_observers\t1");
+    let mut s = sync_fake_observer(&c, leader, epoch);
     let end = std::time::Instant::now() + Duration::from_millis(1500);
     while std::time::Instant::now() < end {
-        expect(&mut s, packet::PING);
+        expect_packet(&mut s, packet::PING);
         let answer = QuorumPacket::new(packet::PING, epoch_zxid(epoch), None).encode();
         s.write_all(&answer[..7]).expect("first half");
         std::thread::sleep(Duration::from_millis(70));
         s.write_all(&answer[7..]).expect("second half");
     }
     assert!(synced(), "the leader lost the observer that answered every PING");
-    // Bytes that are no packet end this session only.
+
+    // Silent with the socket open (a stopped process): closed after syncLimit ticks.
+    let line = "Closing connection to learner 4: nothing heard for";
+    wait_for(T, line, || c.log(leader).contains(line).then_some(()));
+    read_until_closed(&mut s);
+    wait_for(T, "observer dropped", || (!synced()).then_some(()));
+
+    // Bytes that are no packet end a session too.
+    let mut s = sync_fake_observer(&c, leader, epoch);
     s.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("garbage");
     let line = "Learner 4: waiting for PING: packet data length";
     wait_for(T, line, || c.log(leader).contains(line).then_some(()));
-    let mut buf = [0u8; 64];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {} // PINGs sent before the leader looked
-        }
-    }
-    wait_for(T, "observer dropped", || (!synced()).then_some(()));
+    read_until_closed(&mut s);
+
+    // The ensemble never noticed.
     assert_eq!(c.wait_broadcast(&all, T), (leader, epoch));
     for s in all {
         assert_eq!(c.log(s).matches("Peer state changed: looking").count(), 1, "node {s} re-elected");

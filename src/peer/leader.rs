@@ -142,7 +142,21 @@ fn run(ctx: &Arc<LeaderCtx>) -> Result<(), String> {
         let mut st = ctx.st.lock();
         let mut ended = Vec::new();
         for (id, l) in st.learners.iter_mut().filter(|(_, l)| l.synced) {
-            if let Err(e) = drain(l, now) {
+            let result = drain(l, now).and_then(|()| {
+                // Java's LearnerHandler.ping closes a learner silent for syncLimit ticks, as the
+                // per-learner read deadline did here before: a stopped process still has its
+                // kernel acknowledge our PINGs, so TCP alone would keep it forever.
+                let silent = now.duration_since(l.last_heard);
+                if silent > sync {
+                    return Err(format!(
+                        "Closing connection to learner {}: nothing heard for {} ms",
+                        l.sid.unwrap_or(-1),
+                        silent.as_millis()
+                    ));
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
                 log::warn!("{e}");
                 let _ = l.stream.shutdown(std::net::Shutdown::Both);
                 ended.push(*id);
