@@ -7,49 +7,9 @@
 mod common;
 
 use common::cluster::Cluster;
-use common::wait_for;
-use std::sync::Arc;
+use common::fake::{Fake, until_logged};
 use std::time::{Duration, Instant};
-use zkelect::cnx::{CnxSettings, QuorumCnxManager};
-use zkelect::config::QuorumPeerConfig;
-use zkelect::wire::notification::{self, ServerState};
-
-/// A fake server `sid` of the cluster: its own election transport and config text.
-struct Fake {
-    sid: i64,
-    m: QuorumCnxManager,
-    config: Vec<u8>,
-}
-
-impl Fake {
-    fn new(c: &Cluster, sid: i64) -> Fake {
-        let cfg = QuorumPeerConfig::load(&c.node_dir(sid).join("zoo.cfg")).expect("fake's config");
-        let m = QuorumCnxManager::new(CnxSettings::from_config(&cfg), Arc::new(cfg.quorum_verifier.clone()));
-        m.start().expect("fake's listener");
-        Fake { sid, m, config: cfg.quorum_verifier.config_text().into_bytes() }
-    }
-
-    /// Sends one notification (round 1, epoch 1) to `to`.
-    fn vote(&self, to: i64, state: ServerState, leader: i64, zxid: i64) {
-        self.m.to_send(to, notification::encode(state, leader, zxid, 1, 1, &self.config));
-        while self.m.poll_recv_queue(Duration::ZERO).is_some() {}
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.m.halt();
-    }
-}
-
-/// Repeats `send` every 50 ms until node `sid`'s log contains `line` (or 10 s pass).
-fn until_logged(c: &Cluster, sid: i64, line: &str, mut send: impl FnMut()) -> Instant {
-    wait_for(Duration::from_secs(10), line, || {
-        send();
-        std::thread::sleep(Duration::from_millis(50));
-        c.log(sid).contains(line).then(Instant::now)
-    })
-}
+use zkelect::wire::notification::ServerState;
 
 #[test]
 fn follower_gives_up_a_leader_whose_vote_moved_on() {

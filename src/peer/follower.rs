@@ -20,12 +20,32 @@ pub fn follow(s: &Shared, events: &Receiver<ElectionEvent>) {
         let st = s.status.lock();
         (st.current_vote.id, st.state == ServerState::Observing)
     };
-    match run(s, leader, observer) {
-        Ok(()) => {}
-        Err(e) if s.is_stopping() => log::debug!("session with leader {leader} closed on shutdown: {e}"),
-        Err(e) if e.contains(NOT_ZKELECT) => election_only(s, events, leader),
-        Err(e) => log::warn!("Exception when following the leader {leader}: {e}"),
+    // A leader not yet known to lead may have closed our hello only because it was not listening
+    // yet, with something in between that accepts for it (a TCP proxy): then the session is tried
+    // once more after the election confirms it as leader. A ZooKeeper leader just refuses again.
+    let mut retry = true;
+    loop {
+        match run(s, leader, observer) {
+            Ok(()) => {}
+            Err(e) if s.is_stopping() => log::debug!("session with leader {leader} closed on shutdown: {e}"),
+            Err(e) if e.contains(NOT_ZKELECT) => {
+                retry = retry && !s.leader_known_leading(leader);
+                if election_only(s, events, leader, retry) == ElectionOnly::RetrySession {
+                    retry = false;
+                    continue;
+                }
+            }
+            Err(e) => log::warn!("Exception when following the leader {leader}: {e}"),
+        }
+        return;
     }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ElectionOnly {
+    Ended,
+    /// The leader was confirmed; try a real session again.
+    RetrySession,
 }
 
 /// Following a ZooKeeper leader, which refuses our session: stay FOLLOWING/OBSERVING without a
@@ -33,14 +53,21 @@ pub fn follow(s: &Shared, events: &Receiver<ElectionEvent>) {
 /// sent as LOOKING makes every settled server answer with its own (the out-of-election replies);
 /// a quorum naming the leader, with the leader itself saying LEADING, confirms it and tells us the
 /// ensemble's epoch. Anything less within the window sends us LOOKING.
-fn election_only(s: &Shared, events: &Receiver<ElectionEvent>, leader: i64) {
+fn election_only(s: &Shared, events: &Receiver<ElectionEvent>, leader: i64, retry: bool) -> ElectionOnly {
     let sync = s.tick() * s.cfg.sync_limit;
     let me = s.my_id();
-    log::info!(
-        "Leader {leader} {NOT_ZKELECT}: it is not a zkelect server (a ZooKeeper server?). Following it in \
-         election-only mode, re-confirming it through the election every {} ms",
-        sync.as_millis()
-    );
+    if retry {
+        log::info!(
+            "Leader {leader} {NOT_ZKELECT} before it was known to lead; following it in election-only mode \
+             until the election confirms it, then trying the session again"
+        );
+    } else {
+        log::info!(
+            "Leader {leader} {NOT_ZKELECT}: it is not a zkelect server (a ZooKeeper server?). Following it in \
+             election-only mode, re-confirming it through the election every {} ms",
+            sync.as_millis()
+        );
+    }
     s.set_phase("election-only");
     s.set_confirming(true);
     let mut confirmed_once = false;
@@ -88,6 +115,11 @@ fn election_only(s: &Shared, events: &Receiver<ElectionEvent>, leader: i64) {
             }
             break;
         };
+        if retry {
+            log::info!("Leader {leader} confirmed through the election; trying the session again");
+            s.set_confirming(false);
+            return ElectionOnly::RetrySession;
+        }
         if let Err(e) = adopt_epoch(s, epoch) {
             log::error!("{e}");
             break;
@@ -102,6 +134,7 @@ fn election_only(s: &Shared, events: &Receiver<ElectionEvent>, leader: i64) {
         }
     }
     s.set_confirming(false);
+    ElectionOnly::Ended
 }
 
 /// Takes on the ensemble's epoch (never going back), as a synced learner would.

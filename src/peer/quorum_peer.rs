@@ -183,6 +183,12 @@ impl Shared {
         })
     }
 
+    /// Whether `leader`'s own latest notification says it is LEADING.
+    pub fn leader_known_leading(&self, leader: i64) -> bool {
+        let votes = self.messenger.stats.last_votes.lock();
+        votes.get(&leader).is_some_and(|(v, _)| v.leader == leader && v.state == Some(ServerState::Leading))
+    }
+
     /// Voters whose latest notification says they settled on another leader in `round` or later:
     /// they will not join us unless that leader fails first.
     pub fn settled_elsewhere(&self, round: i64) -> Vec<i64> {

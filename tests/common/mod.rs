@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod fake;
 pub mod netns;
 
 use parking_lot::Mutex;
