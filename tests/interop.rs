@@ -224,9 +224,14 @@ fn tie_break_across_implementations_leaves_one_connection_per_pair() {
         let mut c = Cluster::mixed(3, &java, false, TICK);
         c.start_all();
         agree(&c, &[1, 2, 3]);
+        // Pairs with a zkelect side. Two ZooKeeper servers can leave their own pair unconnected
+        // after a simultaneous-dial race until one of them has something to send (seen once:
+        // ZooKeeper 1 and 3 idle after the election with no connection; ZK-2781's family).
+        let pairs: Vec<(i64, i64)> =
+            [(1, 2), (1, 3), (2, 3)].into_iter().filter(|(a, b)| !(c.is_java(*a) && c.is_java(*b))).collect();
         let conns = wait_for(T, "one election connection per pair", || {
             let conns = election_connections(&c);
-            let ok = [(1, 2), (1, 3), (2, 3)]
+            let ok = pairs
                 .iter()
                 .all(|(a, b)| conns.iter().filter(|(d, x)| (d == a && x == b) || (d == b && x == a)).count() == 1);
             ok.then_some(conns)
