@@ -180,6 +180,36 @@ fn hook_script(c: &Cluster, body: &str) -> std::path::PathBuf {
     p
 }
 
+/// Appends `lines` to the zoo.cfg of each of `sids`.
+fn append_config(c: &Cluster, sids: &[i64], lines: &str) {
+    for sid in sids {
+        let cfg = c.node_dir(*sid).join("zoo.cfg");
+        let mut text = std::fs::read_to_string(&cfg).expect("cfg");
+        text.push_str(lines);
+        std::fs::write(&cfg, text).expect("cfg");
+    }
+}
+
+/// Configures on `sids` a hook that records its PID and hangs for 600 s (timeout 30 s); returns
+/// the file of PIDs for [`kill_hooks`].
+fn hanging_hook(c: &Cluster, sids: &[i64]) -> std::path::PathBuf {
+    let pids = c.dir.join("hook.pids");
+    let hook = hook_script(c, &format!("echo $$ >> {}\nexec sleep 600", pids.display()));
+    append_config(
+        c,
+        sids,
+        &format!("zkelect.onStateChange={}\nzkelect.onStateChange.timeoutMs=30000\n", hook.display()),
+    );
+    pids
+}
+
+/// Hooks outlive a node killed with -9: kill them by PID.
+fn kill_hooks(pids: &std::path::Path) {
+    for pid in std::fs::read_to_string(pids).unwrap_or_default().lines() {
+        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+    }
+}
+
 fn calls(c: &Cluster, sid: i64) -> Vec<String> {
     std::fs::read_to_string(c.node_dir(sid).join("hook.calls"))
         .unwrap_or_default()
@@ -196,12 +226,7 @@ fn state_change_hook_sees_every_state_and_epoch() {
         &c,
         "echo \"$1 $2 $3 $ZKELECT_MYID $ZKELECT_EPOCH\" >> \"$(dirname \"$0\")/n$ZKELECT_MYID/hook.calls\"",
     );
-    for sid in 1..=3 {
-        let cfg = c.node_dir(sid).join("zoo.cfg");
-        let mut text = std::fs::read_to_string(&cfg).expect("cfg");
-        text.push_str(&format!("zkelect.onStateChange={}\n", hook.display()));
-        std::fs::write(&cfg, text).expect("cfg");
-    }
+    append_config(&c, &[1, 2, 3], &format!("zkelect.onStateChange={}\n", hook.display()));
     c.start_all();
     let (leader, epoch) = c.wait_broadcast(&[1, 2, 3], T);
     assert_eq!((leader, epoch), (3, 1));
@@ -219,14 +244,7 @@ fn state_change_hook_sees_every_state_and_epoch() {
 #[test]
 fn hanging_hook_does_not_delay_reelection() {
     let mut c = Cluster::new(3, 0, "");
-    let pids = c.dir.join("hook.pids");
-    let hook = hook_script(&c, &format!("echo $$ >> {}\nexec sleep 600", pids.display()));
-    for sid in 1..=3 {
-        let cfg = c.node_dir(sid).join("zoo.cfg");
-        let mut text = std::fs::read_to_string(&cfg).expect("cfg");
-        text.push_str(&format!("zkelect.onStateChange={}\nzkelect.onStateChange.timeoutMs=30000\n", hook.display()));
-        std::fs::write(&cfg, text).expect("cfg");
-    }
+    let pids = hanging_hook(&c, &[1, 2, 3]);
     c.start_all();
     c.wait_broadcast(&[1, 2, 3], T);
     let t0 = Instant::now();
@@ -234,10 +252,7 @@ fn hanging_hook_does_not_delay_reelection() {
     c.wait_new_epoch(&[1, 2], 1, T);
     let took = t0.elapsed();
     assert!(took < Duration::from_secs(5), "re-election took {took:?} with a hanging hook");
-    // The hooks outlive a node killed with -9: kill them by PID.
-    for pid in std::fs::read_to_string(&pids).unwrap_or_default().lines() {
-        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
-    }
+    kill_hooks(&pids);
 }
 
 #[test]
@@ -246,12 +261,8 @@ fn taken_client_port_stops_the_node_at_once() {
     // The four-letter-word port is held by someone else, and the hook would hang for 30 s: the
     // node must refuse to start at once, naming the port, without having run the hook.
     let c = Cluster::new(3, 0, "");
-    let pids = c.dir.join("hook.pids");
-    let hook = hook_script(&c, &format!("echo $$ >> {}\nexec sleep 600", pids.display()));
+    let pids = hanging_hook(&c, &[1]);
     let cfg = c.node_dir(1).join("zoo.cfg");
-    let mut text = std::fs::read_to_string(&cfg).expect("cfg");
-    text.push_str(&format!("zkelect.onStateChange={}\nzkelect.onStateChange.timeoutMs=30000\n", hook.display()));
-    std::fs::write(&cfg, text).expect("cfg");
     let port = client_port(&c, 1);
     let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take the client port");
     let mut child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
@@ -266,9 +277,7 @@ fn taken_client_port_stops_the_node_at_once() {
         let _ = child.kill();
         let _ = child.wait();
     }
-    for pid in std::fs::read_to_string(&pids).unwrap_or_default().lines() {
-        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
-    }
+    kill_hooks(&pids);
     let status = status.expect("the node did not exit within 10 s");
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
