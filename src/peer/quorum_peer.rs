@@ -175,8 +175,7 @@ impl Shared {
     /// initLimit ticks for its quorum port (ZooKeeper's way after a same-round disagreement) is
     /// time lost.
     pub fn leader_moved_on(&self, leader: i64, round: i64) -> Option<String> {
-        let votes = self.messenger.stats.last_votes.lock();
-        let (v, _) = votes.get(&leader)?;
+        let v = self.last_vote(leader)?;
         (v.election_epoch >= round && v.leader != leader).then(|| {
             let state = v.state.map_or_else(|| "?".to_string(), |s| s.to_string());
             format!("leader {leader} is {state} for {} in round 0x{:x}", v.leader, v.election_epoch)
@@ -185,8 +184,12 @@ impl Shared {
 
     /// Whether `leader`'s own latest notification says it is LEADING.
     pub fn leader_known_leading(&self, leader: i64) -> bool {
-        let votes = self.messenger.stats.last_votes.lock();
-        votes.get(&leader).is_some_and(|(v, _)| v.leader == leader && v.state == Some(ServerState::Leading))
+        self.last_vote(leader).is_some_and(|v| v.leader == leader && v.state == Some(ServerState::Leading))
+    }
+
+    /// The latest notification `sid` sent us.
+    fn last_vote(&self, sid: i64) -> Option<crate::messenger::LastVote> {
+        self.messenger.stats.last_votes.lock().get(&sid).map(|(v, _)| *v)
     }
 
     /// Voters whose latest notification says they settled on another leader in `round` or later:
