@@ -1,17 +1,29 @@
 //! zkelect: Apache ZooKeeper's leader-election layer as a standalone daemon, wire compatible
 //! with ZooKeeper 3.5–3.9 election peers.
 //!
-//! Layers, top to bottom: [`peer`] (the `QuorumPeer` state loop), [`election`] (the pure
-//! `FastLeaderElection` state machine), [`messenger`] (`WorkerSender`/`WorkerReceiver`), [`cnx`]
-//! (`QuorumCnxManager`), and the pure [`wire`] and [`config`] codecs.
+//! The layers, each depending only on those below it:
+//!
+//! | module | owns | may not touch |
+//! |---|---|---|
+//! | [`node`] | assembling a node and its lifecycle (`QuorumPeerMain`) | |
+//! | [`admin`] | four-letter words, metrics, the state-change hook | the election, sockets of peers |
+//! | [`peer`] | the `QuorumPeer` loop, `Leader`/`Follower` sessions, epoch files | admin |
+//! | [`messenger`] | `WorkerSender`/`WorkerReceiver`, the vote board | peer, admin |
+//! | [`cnx`] | `QuorumCnxManager`: election connections and their threads | election, messenger |
+//! | [`snapshot`] | the node's published status (neutral ground for peer, messenger, admin) | threads, sockets |
+//! | [`net`] | the stream seam: every peer socket is created and wrapped there | protocols |
+//! | [`election`] | `FastLeaderElection` and the vote rules, pure | sockets, threads, clocks |
+//! | [`wire`], [`config`] | pure codecs and the zoo.cfg parser | sockets, threads, clocks |
+//! | [`runtime`] | named threads, the stop signal, logging, the panic policy | protocols |
 
 pub mod admin;
 pub mod cnx;
 pub mod config;
 pub mod election;
-pub mod localports;
-pub mod logging;
 pub mod messenger;
+pub mod net;
+pub mod node;
 pub mod peer;
-pub mod thread;
+pub mod runtime;
+pub mod snapshot;
 pub mod wire;

@@ -8,19 +8,15 @@ macro_rules! say {
     }};
 }
 
-mod bench;
-mod ensemble;
-mod status;
+mod cli;
 
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
+use cli::{bench, ensemble, status};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use zkelect::config::QuorumPeerConfig;
-use zkelect::peer::QuorumPeer;
-
-/// Exit code when the election port cannot be bound (ZooKeeper's UNABLE_TO_BIND_QUORUM_PORT).
-const EXIT_UNABLE_TO_BIND: i32 = 14;
+use zkelect::node::Node;
 
 /// The command line. Built with clap's builder API rather than its derive macros: without a proc-macro in
 /// the build, every crate can be linked statically (see .cargo/config.toml), which saves each node the
@@ -154,7 +150,7 @@ fn value<T: Clone + Send + Sync + 'static>(m: &ArgMatches, id: &str) -> T {
 
 fn main() -> ExitCode {
     let matches = cli().get_matches();
-    zkelect::logging::init();
+    zkelect::runtime::logging::init();
     match matches.subcommand() {
         Some(("start", m)) => start(&value::<PathBuf>(m, "config")),
         Some(("bench", m)) => {
@@ -201,6 +197,7 @@ fn main() -> ExitCode {
     }
 }
 
+/// `zkelect start`: runs one node until it fails (the exit code says how) or is killed.
 fn start(path: &std::path::Path) -> ExitCode {
     let cfg = match QuorumPeerConfig::load(path) {
         Ok(c) => c,
@@ -209,20 +206,24 @@ fn start(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    zkelect::runtime::panic::install();
     log::info!("Starting zkelect {} as server {} from {}", env!("CARGO_PKG_VERSION"), cfg.my_id, path.display());
-    let peer = match QuorumPeer::start(cfg) {
-        Ok(p) => p,
+    let node = match Node::start(cfg) {
+        Ok(n) => n,
         Err(e) => {
+            log::error!("Cannot start: {e}; exiting with code {}", e.exit_code());
             eprintln!("zkelect: cannot start: {e}");
-            return ExitCode::from(1);
+            return exit_code(e.exit_code());
         }
     };
-    peer.set_on_listener_failure(|| {
-        log::error!("Unable to bind the election port; exiting with code {EXIT_UNABLE_TO_BIND}");
-        std::process::exit(EXIT_UNABLE_TO_BIND);
-    });
-    // Runs until killed; epoch files are written atomically, so any stop is safe.
-    loop {
-        std::thread::park();
-    }
+    // Runs until killed or until something ends it; epoch files are written atomically, so any
+    // stop is safe.
+    let fatal = node.wait(None);
+    let code = fatal.map_or(1, |f| f.exit_code());
+    log::error!("Unable to take part in elections any longer ({fatal:?}); exiting with code {code}");
+    std::process::exit(code);
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -1,20 +1,21 @@
 //! `FastLeaderElection.Messenger`: the `WorkerSender` and `WorkerReceiver` threads between the
 //! election and `QuorumCnxManager`. They run for the life of the node, also while it follows or
-//! leads, because the reply rules are how latecomers find the leader.
+//! leads, because the reply rules are how latecomers find the leader. Every received vote is
+//! kept on the [`VoteBoard`], which the peer sessions consult.
 
 use crate::cnx::QuorumCnxManager;
 use crate::config::{QuorumVerifier, parse_config_text};
-use crate::election::{Notification, PeerView, ToSend, receive};
-use crate::thread::ThreadGroup;
-use crate::wire::notification::{self, Layout, NotificationError, ServerState, WireNotification};
-use crossbeam_channel::Sender;
+use crate::election::{LatestVotes, Notification, PeerView, ServerState, ToSend, receive};
+use crate::runtime::{Shutdown, ThreadGroup};
+use crate::wire::notification::{self, Layout, NotificationError, WireNotification};
+use crossbeam_channel::{Receiver, Sender, select};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-/// What the election loop consumes: notifications, and connections that just came up.
+/// What the election loop consumes: notifications, and connections that came up or went down.
 #[derive(Debug, Clone)]
 pub enum ElectionEvent {
     Notification(Notification),
@@ -22,106 +23,123 @@ pub enum ElectionEvent {
     PeerDown(i64),
 }
 
-pub struct Messenger {
-    sendqueue: Mutex<Option<Sender<ToSend>>>,
-    stop: Arc<AtomicBool>,
-    threads: ThreadGroup,
-    pub stats: Arc<MessengerStats>,
-}
+/// How the receiver learns the node's current view (state, votes, round) for its reply rules.
+pub type ViewSource = Arc<dyn Fn() -> PeerView + Send + Sync>;
 
+/// The votes received from every server and the messenger's counters.
 #[derive(Default)]
-pub struct MessengerStats {
-    pub notifications_sent: AtomicU64,
-    pub notifications_received: AtomicU64,
-    pub malformed_dropped: AtomicU64,
-    /// The last vote each peer sent us, and when (for `elec`).
-    pub last_votes: Mutex<HashMap<i64, (LastVote, SystemTime)>>,
+pub struct VoteBoard {
+    /// The latest notification each server sent us, and when.
+    latest: Mutex<HashMap<i64, (Notification, SystemTime)>>,
     /// LOOKING votes from voters that arrived while we were settled (and were answered as Java
     /// does), newest per peer. A follower whose leader just died often gets the others' new-round
     /// votes a moment before it notices itself; the next election starts with them instead of
     /// waiting for a resend.
-    pub early_votes: Mutex<HashMap<i64, (Notification, Instant)>>,
+    early: Mutex<HashMap<i64, (Notification, Instant)>>,
+    pub notifications_sent: AtomicU64,
+    pub notifications_received: AtomicU64,
+    pub malformed_dropped: AtomicU64,
 }
 
-impl MessengerStats {
+impl VoteBoard {
+    /// The latest vote of each server.
+    pub fn latest(&self) -> LatestVotes {
+        self.latest.lock().iter().map(|(sid, (n, _))| (*sid, n.clone())).collect()
+    }
+
+    /// The latest vote of each server with the time it arrived (for `elec`).
+    pub fn latest_with_times(&self) -> HashMap<i64, (Notification, SystemTime)> {
+        self.latest.lock().clone()
+    }
+
     /// The early votes received within `window`, emptying the inbox.
     pub fn take_early_votes(&self, window: Duration) -> Vec<Notification> {
         let now = Instant::now();
-        self.early_votes
-            .lock()
-            .drain()
-            .filter(|(_, (_, t))| now.duration_since(*t) <= window)
-            .map(|(_, (n, _))| n)
-            .collect()
+        self.early.lock().drain().filter(|(_, (_, t))| now.duration_since(*t) <= window).map(|(_, (n, _))| n).collect()
+    }
+
+    fn record(&self, n: &Notification) {
+        self.latest.lock().insert(n.sid, (n.clone(), SystemTime::now()));
+    }
+
+    fn record_early(&self, n: Notification) {
+        self.early.lock().insert(n.sid, (n, Instant::now()));
     }
 }
 
-/// A received vote as `elec` shows it.
-#[derive(Debug, Clone, Copy)]
-pub struct LastVote {
-    pub state: Option<ServerState>,
-    pub leader: i64,
-    pub zxid: i64,
-    pub election_epoch: i64,
-    pub peer_epoch: i64,
+pub struct Messenger {
+    sendqueue: Sender<ToSend>,
+    shutdown: Shutdown,
+    threads: ThreadGroup,
+    board: Arc<VoteBoard>,
 }
 
 impl Messenger {
     /// Starts both workers. `view` is the node's state as the reply rules need it; `election`
-    /// receives what `lookForLeader` must see.
+    /// receives what `lookForLeader` must see; every received vote goes on `board`.
     pub fn start(
         manager: QuorumCnxManager,
         qv: Arc<QuorumVerifier>,
-        view: Arc<Mutex<PeerView>>,
+        view: ViewSource,
         election: Sender<ElectionEvent>,
+        board: Arc<VoteBoard>,
     ) -> std::io::Result<Messenger> {
         let my = manager.my_sid();
         let (tx, rx) = crossbeam_channel::unbounded::<ToSend>();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(MessengerStats::default());
+        let shutdown = Shutdown::new();
         let threads = ThreadGroup::new();
         let config: Arc<[u8]> = Arc::from(qv.config_text().into_bytes());
 
-        let (m, st, cfg) = (manager.clone(), Arc::clone(&stats), Arc::clone(&config));
-        threads.spawn(format!("WorkerSender[myid={my}]"), move || {
-            // `WorkerSender.process`: always the 44+L version-2 layout with our committed config.
-            for t in rx.iter() {
-                let bytes = notification::encode(t.state, t.leader, t.zxid, t.election_epoch, t.peer_epoch, &cfg);
-                st.notifications_sent.fetch_add(1, Ordering::Relaxed);
-                m.to_send(t.sid, bytes);
-            }
-        })?;
-
-        let (m, st, stop2, tx2) = (manager, Arc::clone(&stats), Arc::clone(&stop), tx.clone());
-        threads.spawn(format!("WorkerReceiver[myid={my}]"), move || {
-            let rx = ReceiverLoop {
-                manager: m,
-                qv,
-                view,
-                election,
-                replies: tx2,
-                stats: st,
-                stop: stop2,
-                own_config: config,
-                seen: Mutex::new(HashMap::new()),
-            };
-            rx.run();
-        })?;
-        Ok(Messenger { sendqueue: Mutex::new(Some(tx)), stop, threads, stats })
+        let sender = {
+            let (m, board, cfg, stop) = (manager.clone(), Arc::clone(&board), Arc::clone(&config), shutdown.clone());
+            move || worker_sender(&rx, &m, &board, &cfg, &stop)
+        };
+        threads.spawn(format!("WorkerSender[myid={my}]"), sender)?;
+        let receiver = ReceiverLoop {
+            manager,
+            qv,
+            view,
+            election,
+            replies: tx.clone(),
+            board: Arc::clone(&board),
+            own_config: config,
+            seen: HashMap::new(),
+        };
+        if let Err(e) = threads.spawn(format!("WorkerReceiver[myid={my}]"), move || receiver.run()) {
+            shutdown.request();
+            threads.join_all();
+            return Err(e);
+        }
+        Ok(Messenger { sendqueue: tx, shutdown, threads, board })
     }
 
     /// Puts a notification on the send queue (never blocks).
     pub fn send(&self, t: ToSend) {
-        if let Some(tx) = self.sendqueue.lock().as_ref() {
-            let _ = tx.send(t);
-        }
+        let _ = self.sendqueue.send(t);
     }
 
-    /// Stops both workers. The manager must be halted too (that releases the receiver's poll).
+    pub fn board(&self) -> &Arc<VoteBoard> {
+        &self.board
+    }
+
+    /// Stops both workers. The transport must be halted first: that ends the receiver's wait.
     pub fn halt(&self) {
-        self.stop.store(true, Ordering::Release);
-        self.sendqueue.lock().take();
+        self.shutdown.request();
         self.threads.join_all();
+    }
+}
+
+/// `WorkerSender.process`: always the 44+L version-2 layout with our committed config.
+fn worker_sender(rx: &Receiver<ToSend>, m: &QuorumCnxManager, board: &VoteBoard, cfg: &[u8], stop: &Shutdown) {
+    loop {
+        let t = select! {
+            recv(rx) -> t => match t { Ok(t) => t, Err(_) => return },
+            recv(stop.receiver()) -> _ => return,
+        };
+        let state = t.state.ordinal();
+        let bytes = notification::encode(state, t.leader, t.zxid, t.election_epoch, t.peer_epoch, cfg);
+        board.notifications_sent.fetch_add(1, Ordering::Relaxed);
+        m.to_send(t.sid, bytes);
     }
 }
 
@@ -131,25 +149,32 @@ type SeenConfig = (Vec<u8>, Option<i64>);
 struct ReceiverLoop {
     manager: QuorumCnxManager,
     qv: Arc<QuorumVerifier>,
-    view: Arc<Mutex<PeerView>>,
+    view: ViewSource,
     election: Sender<ElectionEvent>,
     replies: Sender<ToSend>,
-    stats: Arc<MessengerStats>,
-    stop: Arc<AtomicBool>,
+    board: Arc<VoteBoard>,
     own_config: Arc<[u8]>,
     /// Last config text (and its parsed version) per peer.
-    seen: Mutex<HashMap<i64, SeenConfig>>,
+    seen: HashMap<i64, SeenConfig>,
 }
 
 impl ReceiverLoop {
+    /// Until the transport halts. One bad message is dropped with a log line; the loop never dies
+    /// (ZK-3769).
+    fn run(mut self) {
+        while let Some(msg) = self.manager.recv() {
+            self.process(msg.sid, &msg.buffer);
+        }
+    }
+
     /// The version of a received config text. Peers send the same text with every notification,
     /// almost always equal to ours, so it is parsed only when it differs from ours and from what
     /// the same peer sent last time (a 51-node election carries tens of thousands of them).
-    fn config_version(&self, sid: i64, c: &[u8]) -> Option<i64> {
+    fn config_version(&mut self, sid: i64, c: &[u8]) -> Option<i64> {
         if c == self.own_config.as_ref() {
             return Some(self.qv.version);
         }
-        if let Some((bytes, v)) = self.seen.lock().get(&sid)
+        if let Some((bytes, v)) = self.seen.get(&sid)
             && bytes.as_slice() == c
         {
             return *v;
@@ -158,7 +183,8 @@ impl ReceiverLoop {
             Ok(qv) => {
                 if qv.version > self.qv.version && !qv.same_membership(&self.qv) {
                     log::warn!(
-                        "Server {sid} sent configuration version 0x{:x}, newer than ours (0x{:x}); zkelect does not reconfigure and keeps its own",
+                        "Server {sid} sent configuration version 0x{:x}, newer than ours (0x{:x}); zkelect does not \
+                         reconfigure and keeps its own",
                         qv.version,
                         self.qv.version
                     );
@@ -170,65 +196,30 @@ impl ReceiverLoop {
                 None
             }
         };
-        self.seen.lock().insert(sid, (c.to_vec(), v));
+        self.seen.insert(sid, (c.to_vec(), v));
         v
     }
 
-    fn run(self) {
-        while !self.stop.load(Ordering::Acquire) && !self.manager.is_halted() {
-            let Some(msg) = self.manager.poll_recv_queue(Duration::from_millis(3000)) else {
-                continue;
-            };
-            // One bad message is dropped with a log line; the loop never dies (ZK-3769).
-            self.process(msg.sid, &msg.buffer);
-        }
-    }
-
-    fn process(&self, sid: i64, buf: &[u8]) {
+    fn process(&mut self, sid: i64, buf: &[u8]) {
         let w = match notification::decode(buf) {
             Ok(w) => w,
             Err(e) => {
-                self.stats.malformed_dropped.fetch_add(1, Ordering::Relaxed);
-                match e {
-                    NotificationError::Short(n) => {
-                        log::error!("Got a short response from server {sid}: {n}")
-                    }
-                    NotificationError::Partial(n) => log::warn!(
-                        "Skipping the processing of a partial / malformed response message sent by sid={sid} (message length: {n})"
-                    ),
-                    NotificationError::InvalidConfigLength(n) => {
-                        log::warn!("Invalid configLength in notification message! sid={sid}, configLength={n}")
-                    }
-                }
+                self.board.malformed_dropped.fetch_add(1, Ordering::Relaxed);
+                log_malformed(sid, &e);
                 return;
             }
         };
-        self.stats.notifications_received.fetch_add(1, Ordering::Relaxed);
-        match w.layout {
-            Layout::Bytes28 => {
-                log::info!("Backward compatibility mode (28 bits), server id: {sid}")
-            }
-            Layout::Bytes40 => {
-                log::info!("Backward compatibility mode (36 bits), server id: {sid}")
-            }
-            Layout::Versioned if w.version <= 1 => {
-                log::info!("Backward compatibility mode (before reconfig), server id: {sid}")
-            }
-            Layout::Versioned => {}
-        }
+        self.board.notifications_received.fetch_add(1, Ordering::Relaxed);
+        log_layout(sid, &w);
         let config_version = w.config.as_deref().and_then(|c| self.config_version(sid, c));
-        let last = LastVote {
-            state: ServerState::from_i32(w.state),
-            leader: w.leader,
-            zxid: w.zxid,
-            election_epoch: w.election_epoch,
-            peer_epoch: w.peer_epoch,
-        };
-        self.stats.last_votes.lock().insert(sid, (last, SystemTime::now()));
-        let view = *self.view.lock();
+        let state = ServerState::from_i32(w.state);
+        if let Some(state) = state {
+            self.board.record(&notification_of(sid, state, &w, config_version));
+        }
+        let view = (self.view)();
         let receipt = receive(&view, &self.qv, sid, &w, config_version);
         if self.qv.is_voter(sid)
-            && let Some(state) = ServerState::from_i32(w.state)
+            && let Some(state) = state
         {
             log_notification(&view, sid, state, &w, config_version);
         }
@@ -237,20 +228,46 @@ impl ReceiverLoop {
         }
         if let Some(n) = receipt.forward {
             let _ = self.election.send(ElectionEvent::Notification(n));
-        } else if view.state != ServerState::Looking && w.state == ServerState::Looking as i32 && self.qv.is_voter(sid)
-        {
-            let n = Notification {
-                version: w.version,
-                leader: w.leader,
-                zxid: w.zxid,
-                election_epoch: w.election_epoch,
-                state: ServerState::Looking,
-                sid,
-                peer_epoch: w.peer_epoch,
-                config_version,
-            };
-            self.stats.early_votes.lock().insert(sid, (n, Instant::now()));
+        } else if view.state != ServerState::Looking && state == Some(ServerState::Looking) && self.qv.is_voter(sid) {
+            self.board.record_early(notification_of(sid, ServerState::Looking, &w, config_version));
         }
+    }
+}
+
+fn notification_of(sid: i64, state: ServerState, w: &WireNotification, config_version: Option<i64>) -> Notification {
+    Notification {
+        version: w.version,
+        leader: w.leader,
+        zxid: w.zxid,
+        election_epoch: w.election_epoch,
+        state,
+        sid,
+        peer_epoch: w.peer_epoch,
+        config_version,
+    }
+}
+
+fn log_malformed(sid: i64, e: &NotificationError) {
+    match e {
+        NotificationError::Short(n) => log::error!("Got a short response from server {sid}: {n}"),
+        NotificationError::Partial(n) => log::warn!(
+            "Skipping the processing of a partial / malformed response message sent by sid={sid} (message length: {n})"
+        ),
+        NotificationError::InvalidConfigLength(n) => {
+            log::warn!("Invalid configLength in notification message! sid={sid}, configLength={n}")
+        }
+    }
+}
+
+/// Java's "Backward compatibility mode" lines for older message layouts.
+fn log_layout(sid: i64, w: &WireNotification) {
+    match w.layout {
+        Layout::Bytes28 => log::info!("Backward compatibility mode (28 bits), server id: {sid}"),
+        Layout::Bytes40 => log::info!("Backward compatibility mode (36 bits), server id: {sid}"),
+        Layout::Versioned if w.version <= 1 => {
+            log::info!("Backward compatibility mode (before reconfig), server id: {sid}")
+        }
+        Layout::Versioned => {}
     }
 }
 

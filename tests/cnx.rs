@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zkelect::cnx::{CnxSettings, QuorumCnxManager};
+use zkelect::cnx::{CnxEvents, CnxSettings, QuorumCnxManager};
 use zkelect::wire::initial::{self, ProtocolVersion};
 
 struct Ens {
@@ -36,7 +36,7 @@ impl Ens {
         s.socket_timeout = Duration::from_millis(1500);
         s.cnx_timeout = Duration::from_millis(2000);
         tweak(&mut s);
-        let m = QuorumCnxManager::new(s, Arc::new(cfg.quorum_verifier.clone()));
+        let m = QuorumCnxManager::new(s, Arc::new(cfg.quorum_verifier.clone()), CnxEvents::default());
         m.start().expect("start listener");
         let port = self.election_port(sid);
         wait_for(Duration::from_secs(5), "listener bound", || TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()));
@@ -393,13 +393,12 @@ fn bind_failure_is_reported() {
     let mut s = CnxSettings::from_config(&cfg);
     s.bind_retry = 2;
     s.bind_retry_delay = Duration::from_millis(50);
-    let m = QuorumCnxManager::new(s, Arc::new(cfg.quorum_verifier.clone()));
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    m.set_on_listener_failure(move || {
-        let _ = tx.send(());
-    });
-    m.start().expect("start");
-    rx.recv_timeout(Duration::from_secs(5)).expect("listener failure reported");
+    let m = QuorumCnxManager::new(s, Arc::new(cfg.quorum_verifier.clone()), CnxEvents::default());
+    // The port is bound at start, before anything is dialled: a node whose port is taken stops there.
+    let err = m.start().expect_err("the election port is taken");
+    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
     wait_logged(&format!("Leaving listener thread for address 127.0.0.1:{port} after 2 errors"));
+    wait_logged("is another node with id 1 running?");
     m.halt();
+    drop(taken);
 }

@@ -6,13 +6,13 @@ mod common;
 use common::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zkelect::cnx::{CnxSettings, QuorumCnxManager};
+use zkelect::cnx::{CnxEvents, CnxSettings, QuorumCnxManager};
 
 fn start(text: &str, sid: i64) -> QuorumCnxManager {
     let cfg = config_for(text, sid);
     let mut s = CnxSettings::from_config(&cfg);
     s.pool_keep_alive = Duration::from_millis(50);
-    let m = QuorumCnxManager::new(s, Arc::new(cfg.quorum_verifier.clone()));
+    let m = QuorumCnxManager::new(s, Arc::new(cfg.quorum_verifier.clone()), CnxEvents::default());
     m.start().expect("start");
     m
 }

@@ -5,9 +5,10 @@ use proptest::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use zkelect::config::{HostPort, QuorumPeerConfig, parse_config_text};
+use zkelect::election::ServerState;
 use zkelect::wire::frame;
 use zkelect::wire::initial::{self, ProtocolVersion};
-use zkelect::wire::notification::{self, ServerState};
+use zkelect::wire::notification;
 use zkelect::wire::packet::{self, QuorumPacket};
 
 /// Records the largest single allocation made by the current thread.
@@ -120,7 +121,7 @@ proptest! {
     fn notification_round_trip(state in 0i32..4, leader in any::<i64>(), zxid in any::<i64>(), round in any::<i64>(),
                                epoch in any::<i64>(), config in prop::collection::vec(any::<u8>(), 0..300)) {
         let st = ServerState::from_i32(state).expect("state");
-        let bytes = notification::encode(st, leader, zxid, round, epoch, &config);
+        let bytes = notification::encode(st.ordinal(), leader, zxid, round, epoch, &config);
         let n = notification::decode(&bytes).expect("decodes");
         prop_assert_eq!((n.state, n.leader, n.zxid, n.election_epoch, n.peer_epoch, n.version), (state, leader, zxid, round, epoch, 2));
         prop_assert_eq!(n.config, Some(config));
@@ -129,7 +130,7 @@ proptest! {
     #[test]
     fn notification_mutated(state in 0i32..4, config in "[a-z0-9=.:\n]{0,100}", edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..4), cut in any::<usize>()) {
         let st = ServerState::from_i32(state).expect("state");
-        let m = mutate(notification::encode(st, 1, 2, 3, 4, config.as_bytes()), &edits, cut);
+        let m = mutate(notification::encode(st.ordinal(), 1, 2, 3, 4, config.as_bytes()), &edits, cut);
         let _ = notification::decode(&m);
     }
 

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 use zkelect::config::{HostPort, QuorumPeerConfig};
+use zkelect::election::ServerState;
 use zkelect::wire::frame;
 use zkelect::wire::initial::{self, ProtocolVersion};
-use zkelect::wire::notification::{self, ServerState};
+use zkelect::wire::notification;
 
 const PCAP: &[u8] = include_bytes!("golden/election3.pcap");
 const CAPTURE: &str = include_str!("golden/capture.txt");
@@ -196,7 +197,7 @@ fn every_captured_handshake_and_notification() {
                 let config = d.config.as_deref().expect("version 2 carries config");
                 assert_eq!(config.len(), w.cfg_len);
                 assert_eq!(std::str::from_utf8(config).unwrap(), cfg_text, "config text is byte-exact");
-                let re = notification::encode(w.state, w.leader, w.zxid, w.el, w.pe, cfg_text.as_bytes());
+                let re = notification::encode(w.state.ordinal(), w.leader, w.zxid, w.el, w.pe, cfg_text.as_bytes());
                 assert_eq!(&re, bytes, "#{n}: re-encoding reproduces the captured bytes");
                 notifications += 1;
             }
@@ -214,7 +215,7 @@ fn first_frame_hex_dump_matches() {
     let (fwd, _) = streams.get(&(53284, 38982)).expect("connection #3");
     let mut want = initial::encode(ProtocolVersion::V1, 3, &[HostPort::new("127.0.0.1", 38983)]);
     want.extend(frame::encode_frame(&notification::encode(
-        ServerState::Looking,
+        ServerState::Looking.ordinal(),
         3,
         0,
         1,

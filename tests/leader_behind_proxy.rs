@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use zkelect::wire::notification::ServerState;
+use zkelect::election::ServerState;
 
 /// Accepts on `port` and closes every connection after its first bytes, counting them.
 struct ClosingPort {

@@ -41,7 +41,8 @@ enum Attack {
 fn attack(rng: &mut Rng, config_text: &str) -> Attack {
     // Server 9 is configured (as an observer) but never runs: handshakes claiming it are accepted.
     let hs = initial::encode(initial::ProtocolVersion::V1, 9, &[HostPort::new("127.0.0.1", 9)]);
-    let notif = notification::encode(notification::ServerState::Looking, 9, 0, 1, 0, config_text.as_bytes());
+    let notif =
+        notification::encode(zkelect::election::ServerState::Looking.ordinal(), 9, 0, 1, 0, config_text.as_bytes());
     match rng.below(9) {
         0 => {
             let n = 1 + rng.below(2000) as usize;

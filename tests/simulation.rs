@@ -25,8 +25,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 use zkelect::config::{QuorumPeerConfig, QuorumVerifier};
+use zkelect::election::ServerState;
 use zkelect::election::{Action, FastLeaderElection, FleSettings, PeerView, ToSend, Vote, receive};
-use zkelect::wire::notification::{Layout, ServerState, WireNotification};
+use zkelect::wire::notification::{Layout, WireNotification};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Class {

@@ -9,7 +9,7 @@ mod common;
 use common::cluster::Cluster;
 use common::fake::{Fake, until_logged};
 use std::time::{Duration, Instant};
-use zkelect::wire::notification::ServerState;
+use zkelect::election::ServerState;
 
 #[test]
 fn follower_gives_up_a_leader_whose_vote_moved_on() {

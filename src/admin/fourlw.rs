@@ -2,10 +2,10 @@
 //! bytes of a connection name a command; its text is written and the connection closed. Anything
 //! else (a ZooKeeper client's length-prefixed handshake, garbage) is closed at once.
 
-use super::server::{AdminServer, Handler};
+use super::server::{AdminError, AdminServer, Handler, close_gracefully};
 use super::text;
-use crate::config::QuorumPeerConfig;
-use crate::peer::Snapshot;
+use crate::config::{HostPort, QuorumPeerConfig};
+use crate::snapshot::Snapshot;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -53,18 +53,21 @@ pub fn answer(word: &str, snap: &Snapshot, cfg: &QuorumPeerConfig, client: &str)
     })
 }
 
+/// Serves the four-letter words on the client address, if one is configured.
 pub fn start(
     cfg: Arc<QuorumPeerConfig>,
     snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>,
-) -> Result<Option<AdminServer>, String> {
+) -> Result<Option<AdminServer>, AdminError> {
     let Some(port) = cfg.client_port else {
         log::info!("clientPort is not set");
         return Ok(None);
     };
     let host = cfg.client_port_address.clone().unwrap_or_else(|| "0.0.0.0".into());
-    let c2 = Arc::clone(&cfg);
-    let handler: Handler = Arc::new(move |s: TcpStream, remote: SocketAddr| serve(&s, remote, &c2, &*snapshot));
-    AdminServer::start("FourLetterWordServer", &host, port, MAX_CONNECTIONS, handler).map(Some)
+    let handler: Handler = {
+        let cfg = Arc::clone(&cfg);
+        Arc::new(move |s: TcpStream, remote: SocketAddr| serve(&s, remote, &cfg, &*snapshot))
+    };
+    AdminServer::start("FourLetterWordServer", &HostPort::new(host, port), MAX_CONNECTIONS, handler).map(Some)
 }
 
 fn serve(mut s: &TcpStream, remote: SocketAddr, cfg: &QuorumPeerConfig, snapshot: &dyn Fn() -> Snapshot) {
@@ -87,19 +90,4 @@ fn serve(mut s: &TcpStream, remote: SocketAddr, cfg: &QuorumPeerConfig, snapshot
         ),
     }
     close_gracefully(s);
-}
-
-/// Half-closes, then drains what the client still sends (`echo srvr | nc` sends a newline), so
-/// that closing does not reset the connection before the client has read our answer.
-pub fn close_gracefully(mut s: &TcpStream) {
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut sink = [0u8; 512];
-    let mut total = 0;
-    while let Ok(n) = s.read(&mut sink) {
-        total += n;
-        if n == 0 || total > 64 * 1024 {
-            break;
-        }
-    }
 }

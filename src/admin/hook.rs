@@ -4,8 +4,9 @@
 //! failing or hanging hook never blocks the election. With the epoch as a fencing token this makes
 //! zkelect a leader-election sidecar.
 
-use crate::thread::ThreadGroup;
-use crossbeam_channel::{Sender, TrySendError};
+use crate::runtime::{Shutdown, ThreadGroup};
+use crate::snapshot::StateChange;
+use crossbeam_channel::{Receiver, Sender, TrySendError, select};
 use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -15,49 +16,39 @@ use wait_timeout::ChildExt;
 /// Events waiting while a hook runs; beyond this the oldest pending one is dropped, with a log line.
 const QUEUE: usize = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HookEvent {
-    /// `looking`, `following`, `leading` or `observing`.
-    pub state: &'static str,
-    /// -1 while looking.
-    pub leader: i64,
-    pub epoch: i64,
-}
-
 pub struct StateHook {
-    tx: Mutex<Option<Sender<HookEvent>>>,
-    last: Mutex<Option<HookEvent>>,
+    tx: Sender<StateChange>,
+    last: Mutex<Option<StateChange>>,
+    shutdown: Shutdown,
     threads: ThreadGroup,
 }
 
 impl StateHook {
     pub fn start(program: PathBuf, my_id: i64, timeout: Duration) -> std::io::Result<StateHook> {
-        let (tx, rx) = crossbeam_channel::bounded::<HookEvent>(QUEUE);
+        let (tx, rx) = crossbeam_channel::bounded::<StateChange>(QUEUE);
+        let shutdown = Shutdown::new();
         let threads = ThreadGroup::new();
-        threads.spawn(format!("StateChangeHook[myid={my_id}]"), move || {
-            let mut previous = "none";
-            for ev in rx.iter() {
-                run(&program, my_id, previous, ev, timeout);
-                previous = ev.state;
-            }
-        })?;
-        Ok(StateHook { tx: Mutex::new(Some(tx)), last: Mutex::new(None), threads })
+        let stop = shutdown.clone();
+        threads
+            .spawn(format!("StateChangeHook[myid={my_id}]"), move || hook_loop(&rx, &stop, &program, my_id, timeout))?;
+        Ok(StateHook { tx, last: Mutex::new(None), shutdown, threads })
     }
 
     /// Queues a run if (state, leader, epoch) changed since the last one. Never blocks.
-    pub fn notify(&self, ev: HookEvent) {
+    pub fn notify(&self, ev: StateChange) {
         let mut last = self.last.lock();
         if *last == Some(ev) {
             return;
         }
         *last = Some(ev);
         drop(last);
-        if let Some(tx) = self.tx.lock().as_ref()
-            && let Err(TrySendError::Full(_)) = tx.try_send(ev)
-        {
+        if self.shutdown.is_requested() {
+            return;
+        }
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(ev) {
             log::warn!(
                 "State-change hook is {QUEUE} events behind; not queueing {} {} {}",
-                ev.state,
+                ev.state.lower(),
                 ev.leader,
                 ev.epoch
             );
@@ -66,16 +57,30 @@ impl StateHook {
 
     /// Lets the queued runs finish (each bounded by the timeout) and stops the thread.
     pub fn shutdown(&self) {
-        self.tx.lock().take();
+        self.shutdown.request();
         self.threads.join_all();
     }
 }
 
-fn run(program: &PathBuf, my_id: i64, previous: &str, ev: HookEvent, timeout: Duration) {
-    let args = [ev.state.to_string(), ev.leader.to_string(), ev.epoch.to_string()];
+/// Runs the queued events in order; on shutdown, the ones already queued still run.
+fn hook_loop(rx: &Receiver<StateChange>, stop: &Shutdown, program: &PathBuf, my_id: i64, timeout: Duration) {
+    let mut previous = "none";
+    loop {
+        let ev = select! {
+            recv(rx) -> ev => ev.ok(),
+            recv(stop.receiver()) -> _ => rx.try_recv().ok(),
+        };
+        let Some(ev) = ev else { return };
+        run(program, my_id, previous, ev, timeout);
+        previous = ev.state.lower();
+    }
+}
+
+fn run(program: &PathBuf, my_id: i64, previous: &str, ev: StateChange, timeout: Duration) {
+    let args = [ev.state.lower().to_string(), ev.leader.to_string(), ev.epoch.to_string()];
     let child = Command::new(program)
         .args(&args)
-        .env("ZKELECT_STATE", ev.state)
+        .env("ZKELECT_STATE", ev.state.lower())
         .env("ZKELECT_LEADER", ev.leader.to_string())
         .env("ZKELECT_EPOCH", ev.epoch.to_string())
         .env("ZKELECT_MYID", my_id.to_string())

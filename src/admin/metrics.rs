@@ -1,12 +1,10 @@
 //! Prometheus metrics at `GET /metrics` when `metricsProvider.httpPort` is set (ZooKeeper's key;
 //! `metricsProvider.httpHost` chooses the address, default all).
 
-use super::fourlw::close_gracefully;
-use super::server::{AdminServer, Handler};
-use super::text;
-use crate::config::QuorumPeerConfig;
-use crate::peer::Snapshot;
-use crate::wire::notification::ServerState;
+use super::server::{AdminError, AdminServer, Handler, close_gracefully};
+use crate::config::{HostPort, QuorumPeerConfig};
+use crate::election::ServerState;
+use crate::snapshot::Snapshot;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -35,18 +33,13 @@ impl Exposition {
 pub fn render(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
     let st = &snap.status;
     let mut x = Exposition(String::new());
-    let leading = st.state == ServerState::Leading && st.phase == Some("broadcast");
+    let leading = st.state == ServerState::Leading && st.in_quorum();
     x.one("zkelect_is_leader", "gauge", "1 when this node leads an established quorum.", u8::from(leading));
     let states = [ServerState::Looking, ServerState::Following, ServerState::Leading, ServerState::Observing];
     let samples: Vec<(String, String)> =
         states.iter().map(|s| (format!("{{state=\"{}\"}}", s.lower()), u8::from(st.state == *s).to_string())).collect();
     x.family("zkelect_state", "gauge", "1 for the node's current state.", &samples);
-    x.one(
-        "zkelect_in_quorum",
-        "gauge",
-        "1 when the node is part of a working quorum.",
-        u8::from(text::in_quorum(snap)),
-    );
+    x.one("zkelect_in_quorum", "gauge", "1 when the node is part of a working quorum.", u8::from(st.in_quorum()));
     x.one(
         "zkelect_leader_id",
         "gauge",
@@ -89,19 +82,21 @@ pub fn render(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
         "Malformed notifications dropped.",
         snap.malformed_dropped,
     );
-    x.one("zkelect_open_fds", "gauge", "Open file descriptors.", text::fd_counts().0);
+    x.one("zkelect_open_fds", "gauge", "Open file descriptors.", super::text::fd_counts().0);
     x.0
 }
 
 pub fn start(
     cfg: Arc<QuorumPeerConfig>,
     snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>,
-) -> Result<Option<AdminServer>, String> {
+) -> Result<Option<AdminServer>, AdminError> {
     let Some(port) = cfg.metrics_http_port else { return Ok(None) };
     let host = cfg.raw.get("metricsProvider.httpHost").cloned().unwrap_or_else(|| "0.0.0.0".into());
-    let c2 = Arc::clone(&cfg);
-    let handler: Handler = Arc::new(move |s: TcpStream, remote: SocketAddr| serve(&s, remote, &c2, &*snapshot));
-    AdminServer::start("PrometheusMetricsProviderServer", &host, port, 16, handler).map(Some)
+    let handler: Handler = {
+        let cfg = Arc::clone(&cfg);
+        Arc::new(move |s: TcpStream, remote: SocketAddr| serve(&s, remote, &cfg, &*snapshot))
+    };
+    AdminServer::start("PrometheusMetricsProviderServer", &HostPort::new(host, port), 16, handler).map(Some)
 }
 
 fn serve(mut s: &TcpStream, remote: SocketAddr, cfg: &QuorumPeerConfig, snapshot: &dyn Fn() -> Snapshot) {

@@ -1,5 +1,5 @@
-//! Operator interfaces: ZooKeeper's four-letter words on the client port, Prometheus metrics,
-//! and the state-change hook.
+//! Operator interfaces: ZooKeeper's four-letter words on the client port, Prometheus metrics and
+//! the state-change hook. They read [`crate::snapshot::Snapshot`]s and never touch the election.
 
 pub mod fourlw;
 pub mod hook;
@@ -8,4 +8,4 @@ mod server;
 pub mod text;
 
 pub use hook::StateHook;
-pub use server::AdminServer;
+pub use server::{AdminError, AdminServer};

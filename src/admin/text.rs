@@ -2,8 +2,8 @@
 //! tooling (`zkServer.sh status`, `FourLetterWordMain`, monitoring agents) reads them.
 
 use crate::config::QuorumPeerConfig;
-use crate::peer::Snapshot;
-use crate::wire::notification::ServerState;
+use crate::election::ServerState;
+use crate::snapshot::Snapshot;
 use std::fmt::Write;
 use std::time::SystemTime;
 
@@ -19,20 +19,6 @@ pub fn mode(state: ServerState) -> &'static str {
         ServerState::Leading => "leader",
         ServerState::Observing => "observer",
     }
-}
-
-/// `zk_peer_state`: `leading - broadcast`, `following - election-only`, `looking`.
-pub fn peer_state(snap: &Snapshot) -> String {
-    match snap.status.phase {
-        Some(p) => format!("{} - {p}", snap.status.state.lower()),
-        None => snap.status.state.lower().to_string(),
-    }
-}
-
-/// Whether the node is part of a working quorum: a leader or learner whose session is up (or
-/// confirmed through the election when its leader is a ZooKeeper server).
-pub fn in_quorum(snap: &Snapshot) -> bool {
-    snap.status.state != ServerState::Looking && matches!(snap.status.phase, Some("broadcast") | Some("election-only"))
 }
 
 fn zxid(snap: &Snapshot) -> i64 {
@@ -62,7 +48,7 @@ fn latency_and_counts(out: &mut String, snap: &Snapshot) {
         }
     }
     let _ = writeln!(out, "Epoch: {}", snap.status.current_epoch);
-    let _ = writeln!(out, "Session: {}", snap.status.phase.unwrap_or("none"));
+    let _ = writeln!(out, "Session: {}", snap.status.phase.map_or("none", |p| p.as_str()));
 }
 
 pub fn srvr(snap: &Snapshot) -> String {
@@ -86,7 +72,7 @@ pub fn mntr(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
     };
     kv("version", VERSION.to_string());
     kv("server_state", mode(st.state).to_string());
-    kv("peer_state", peer_state(snap));
+    kv("peer_state", st.peer_state());
     kv("avg_latency", "0.0".into());
     kv("max_latency", "0".into());
     kv("min_latency", "0".into());
@@ -167,7 +153,7 @@ pub fn elec(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
     let st = &snap.status;
     let now = SystemTime::now();
     let mut out = String::new();
-    let _ = writeln!(out, "State: {}", peer_state(snap));
+    let _ = writeln!(out, "State: {}", st.peer_state());
     let _ = writeln!(out, "Round: 0x{:x}", st.logicalclock);
     let p = st.proposal;
     let _ = writeln!(out, "Proposal: leader {} zxid 0x{:x} peerEpoch {}", p.id, p.zxid, p.peer_epoch);
@@ -196,7 +182,7 @@ pub fn elec(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
         }
         match snap.last_votes.get(sid) {
             Some((lv, t)) => {
-                let state = lv.state.map_or("?", ServerState::name);
+                let state = lv.state.name();
                 let _ = write!(
                     line,
                     "; last vote {state} leader {} round 0x{:x} peerEpoch {} zxid 0x{:x} ({})",

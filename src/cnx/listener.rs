@@ -1,137 +1,174 @@
 //! `Listener` / `ListenerHandler`: bind the own election address(es), accept, and read each
-//! handshake on its own short-lived thread so one silent client never blocks accepting (ZK-3296).
+//! handshake on its own short-lived thread with one deadline, so a silent client never blocks
+//! accepting (ZK-3296).
 
 use super::manager::Inner;
-use super::socket::{DeadlineReader, set_sock_opts};
 use crate::config::HostPort;
+use crate::net::{self, Closer, Incoming, Listener, ListenerWaker};
+use crate::runtime::spawn_named;
 use crate::wire::initial;
-use socket2::{Domain, Socket, Type};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-pub fn start(inner: &Arc<Inner>) -> std::io::Result<()> {
-    let me = Arc::clone(inner);
-    inner.threads.spawn("QuorumPeerListener".into(), move || listener_run(&me))
+/// What halt must release: the listening sockets and the handshakes being read.
+#[derive(Default)]
+pub struct ListenerState {
+    wakers: Mutex<Vec<ListenerWaker>>,
+    handshakes: Mutex<HashMap<u64, Closer>>,
+    seq: AtomicU64,
 }
 
-/// Runs one handler per address and waits for them; when all gave up (not on shutdown) the node
-/// cannot take part in elections any more, which is fatal (exit code 14 in `main`).
-fn listener_run(inner: &Arc<Inner>) {
-    let mut handles = Vec::new();
-    for addr in inner.settings.listen_addrs.clone() {
-        let me = Arc::clone(inner);
-        let a2 = addr.clone();
-        match std::thread::Builder::new().name(format!("ListenerHandler-{addr}")).spawn(move || handler_run(&me, &a2)) {
-            Ok(h) => handles.push(h),
-            Err(e) => log::error!("Cannot start ListenerHandler for {addr}: {e}"),
+impl ListenerState {
+    /// Wakes every accept and closes every handshake in progress.
+    pub fn close_all(&self) {
+        for w in self.wakers.lock().drain(..) {
+            w.wake();
+        }
+        for (_, c) in self.handshakes.lock().drain() {
+            c.close();
         }
     }
-    log::info!("Election port bind maximum retries is {}", inner.settings.bind_retry);
+}
+
+/// Binds every listen address now (retrying as `electionPortBindRetry` says), so that a node whose
+/// election port is taken (most likely by a node with the same id) fails before it dials anyone,
+/// then starts `QuorumPeerListener`. An error when no address could be bound.
+pub fn start(inner: &Arc<Inner>) -> io::Result<()> {
+    log::info!("Election port bind maximum retries is {}", inner.settings().bind_retry);
+    let mut bound = Vec::new();
+    for addr in inner.settings().listen_addrs.clone() {
+        let mut errors = 0;
+        match bind_with_retry(inner, &addr, &mut errors) {
+            Some(l) => bound.push((addr, l, errors)),
+            None => leaving(inner, &addr, errors),
+        }
+    }
+    if bound.is_empty() {
+        let addrs: Vec<String> = inner.settings().listen_addrs.iter().map(HostPort::to_string).collect();
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("cannot listen on the election address {}", addrs.join("|")),
+        ));
+    }
+    let me = Arc::clone(inner);
+    inner.threads().spawn("QuorumPeerListener".into(), move || listener_run(&me, bound))
+}
+
+/// Runs one handler per address and waits for them; when all gave up (not on halt) the node cannot
+/// take part in elections any more.
+fn listener_run(inner: &Arc<Inner>, bound: Vec<(HostPort, Listener, u32)>) {
+    let mut handles = Vec::new();
+    for (addr, listener, errors) in bound {
+        let me = Arc::clone(inner);
+        let name = format!("ListenerHandler-{addr}");
+        match spawn_named(name, move || handler_run(&me, &addr, listener, errors)) {
+            Ok(h) => handles.push(h),
+            Err(e) => log::error!("Cannot start a ListenerHandler: {e}"),
+        }
+    }
     for h in handles {
         let _ = h.join();
     }
-    if !inner.is_shutdown() {
-        let addrs: Vec<String> = inner.settings.listen_addrs.iter().map(HostPort::to_string).collect();
+    if !inner.is_halted() {
+        let addrs: Vec<String> = inner.settings().listen_addrs.iter().map(HostPort::to_string).collect();
         log::error!(
             "As I'm leaving the listener thread, I won't be able to participate in leader election any longer: {}",
             addrs.join("|")
         );
-        let cb = inner.on_listener_failure.lock().clone();
-        if let Some(cb) = cb {
-            cb();
-        }
+        inner.table().listener_failed();
     }
 }
 
-fn bind(addr: &HostPort) -> std::io::Result<Socket> {
-    // Re-resolved on every attempt: the own name may appear later (ZK-3320/4728).
-    let sa: SocketAddr = (addr.host.as_str(), addr.port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
-    let sock = Socket::new(Domain::for_address(sa), Type::STREAM, None)?;
-    sock.set_reuse_address(true)?;
-    sock.bind(&sa.into())?;
-    sock.listen(128)?;
-    Ok(sock)
-}
-
-fn handler_run(inner: &Arc<Inner>, addr: &HostPort) {
-    let max = inner.settings.bind_retry;
-    let mut errors: u32 = 0;
-    while !inner.is_shutdown() && (max == 0 || errors < max) {
-        let sock = match bind(addr) {
-            Ok(s) => s,
-            Err(e) => {
-                log::error!("Exception while listening to address {addr}: {e}");
-                errors += 1;
-                pause(inner);
-                continue;
-            }
-        };
-        match sock.try_clone() {
-            Ok(c) => inner.listeners.lock().push(c),
-            Err(e) => {
-                log::error!("Exception while listening to address {addr}: {e}");
-                errors += 1;
-                pause(inner);
-                continue;
-            }
-        }
-        if inner.is_shutdown() {
-            return;
-        }
-        log::info!("{} is accepting connections now, my election bind port: {addr}", inner.settings.my_sid);
-        loop {
-            match sock.accept() {
-                Ok((s, remote)) => {
-                    errors = 0;
-                    let stream: TcpStream = s.into();
-                    if inner.is_shutdown() {
-                        return;
+/// Binds `addr`, counting failures in `errors` against `electionPortBindRetry` (0 = forever) and
+/// pausing between attempts. `None` when the retries ran out or the transport halted.
+fn bind_with_retry(inner: &Inner, addr: &HostPort, errors: &mut u32) -> Option<Listener> {
+    let max = inner.settings().bind_retry;
+    while !inner.is_halted() && (max == 0 || *errors < max) {
+        // Re-resolved on every attempt: the own name may appear later (ZK-3320/4728).
+        match net::resolve(addr).and_then(|sa| Listener::bind(sa, 128)) {
+            Ok(l) => match l.waker() {
+                Ok(w) => {
+                    inner.listening().wakers.lock().push(w);
+                    if inner.is_halted() {
+                        return None;
                     }
-                    let remote = remote.as_socket().map(|a| a.to_string()).unwrap_or_else(|| "?".into());
-                    log::info!("Received connection request from {remote}");
-                    receive_connection_async(inner, stream, remote);
+                    log::info!("{} is accepting connections now, my election bind port: {addr}", inner.my_sid());
+                    return Some(l);
                 }
-                Err(e) => {
-                    if inner.is_shutdown() {
-                        return;
-                    }
-                    log::error!("Exception while listening to address {addr}: {e}");
-                    errors += 1;
-                    pause(inner);
-                    break;
-                }
-            }
+                Err(e) => log::error!("Exception while listening to address {addr}: {e}"),
+            },
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => log::error!(
+                "Exception while listening to address {addr}: {e} (is another node with id {} running?)",
+                inner.my_sid()
+            ),
+            Err(e) => log::error!("Exception while listening to address {addr}: {e}"),
+        }
+        *errors += 1;
+        if (max == 0 || *errors < max) && !inner.shutdown().sleep(inner.settings().bind_retry_delay) {
+            return None;
         }
     }
-    if !inner.is_shutdown() {
+    None
+}
+
+fn leaving(inner: &Inner, addr: &HostPort, errors: u32) {
+    if !inner.is_halted() {
         log::error!(
-            "Leaving listener thread for address {addr} after {errors} errors. Use electionPortBindRetry property to increase retry count."
+            "Leaving listener thread for address {addr} after {errors} errors. Use electionPortBindRetry property to \
+             increase retry count."
         );
     }
 }
 
-/// Sleeps `bind_retry_delay`, returning at once on halt.
-fn pause(inner: &Inner) {
-    let _ = inner.shutdown_rx.recv_timeout(inner.settings.bind_retry_delay);
+/// `ListenerHandler.run`: accept until halted; an accept error counts against the retries, and
+/// the address is bound anew after the pause.
+fn handler_run(inner: &Arc<Inner>, addr: &HostPort, mut listener: Listener, mut errors: u32) {
+    loop {
+        match listener.accept() {
+            Ok(incoming) => {
+                errors = 0;
+                if inner.is_halted() {
+                    return;
+                }
+                log::info!("Received connection request from {}", incoming.remote());
+                receive_connection_async(inner, incoming);
+                continue;
+            }
+            Err(e) => {
+                if inner.is_halted() {
+                    return;
+                }
+                log::error!("Exception while listening to address {addr}: {e}");
+                errors += 1;
+                if !inner.shutdown().sleep(inner.settings().bind_retry_delay) {
+                    return;
+                }
+            }
+        }
+        match bind_with_retry(inner, addr, &mut errors) {
+            Some(l) => listener = l,
+            None => return leaving(inner, addr, errors),
+        }
+    }
 }
 
 /// `receiveConnectionAsync`: the handshake is read on its own thread, bounded in number.
-fn receive_connection_async(inner: &Arc<Inner>, stream: TcpStream, remote: String) {
-    let id = inner.seq.fetch_add(1, Ordering::Relaxed);
+fn receive_connection_async(inner: &Arc<Inner>, incoming: Incoming) {
+    let state = inner.listening();
+    let id = state.seq.fetch_add(1, Ordering::Relaxed);
+    let remote = incoming.remote();
     {
-        let mut pending = inner.pending.lock();
-        if pending.len() >= inner.settings.max_pending_handshakes {
-            log::warn!(
-                "Closing connection from {remote}: already reading {} handshakes",
-                inner.settings.max_pending_handshakes
-            );
+        let mut pending = state.handshakes.lock();
+        let max = inner.settings().max_pending_handshakes;
+        if pending.len() >= max {
+            log::warn!("Closing connection from {remote}: already reading {max} handshakes");
             return;
         }
-        match stream.try_clone() {
+        match incoming.closer() {
             Ok(c) => {
                 pending.insert(id, c);
             }
@@ -142,29 +179,30 @@ fn receive_connection_async(inner: &Arc<Inner>, stream: TcpStream, remote: Strin
         }
     }
     let me = Arc::clone(inner);
-    let name = format!("QuorumConnectionReceiverThread-[myid={}]-{id}", inner.settings.my_sid);
-    if let Err(e) = inner.threads.spawn(name, move || {
-        receive_connection(&me, stream, &remote);
-        me.pending.lock().remove(&id);
+    let name = format!("QuorumConnectionReceiverThread-[myid={}]-{id}", inner.my_sid());
+    if let Err(e) = inner.threads().spawn(name, move || {
+        receive_connection(&me, incoming);
+        me.listening().handshakes.lock().remove(&id);
     }) {
-        log::warn!("Cannot start a thread for the connection: {e}");
-        inner.pending.lock().remove(&id);
+        log::warn!("Cannot start a thread for the connection from {remote}: {e}");
+        state.handshakes.lock().remove(&id);
     }
 }
 
-fn receive_connection(inner: &Arc<Inner>, stream: TcpStream, remote: &str) {
-    if let Err(e) = set_sock_opts(&stream, inner.settings.tcp_keep_alive, inner.settings.socket_timeout) {
-        log::warn!("Cannot set socket options for {remote}: {e}");
-        return;
-    }
-    let msg = {
-        let mut r = DeadlineReader::new(&stream, inner.settings.socket_timeout);
-        initial::read(&mut r)
+fn receive_connection(inner: &Arc<Inner>, incoming: Incoming) {
+    let remote = incoming.remote();
+    let deadline = Instant::now() + inner.settings().socket_timeout;
+    let stream = match incoming.into_stream(inner.settings().socket()) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("Cannot set socket options for {remote}: {e}");
+            return;
+        }
     };
-    match msg {
-        Ok(m) => inner.handle_connection(stream, m, remote),
+    match initial::read(&mut stream.read_until(deadline)) {
+        Ok(m) => inner.handle_connection(stream, m),
         Err(initial::InitialMessageError::Io(e)) => {
-            if !inner.is_shutdown() {
+            if !inner.is_halted() {
                 log::warn!("Exception reading or writing challenge from {remote}: {e}");
             }
         }

@@ -15,12 +15,14 @@ pub struct CircularBlockingQueue<T> {
 struct State<T> {
     items: VecDeque<T>,
     closed: bool,
+    /// Threads blocked in a wait (for tests that must know a waiter is parked).
+    waiting: usize,
 }
 
 impl<T> CircularBlockingQueue<T> {
     pub fn new(capacity: usize) -> Self {
         CircularBlockingQueue {
-            state: Mutex::new(State { items: VecDeque::with_capacity(capacity), closed: false }),
+            state: Mutex::new(State { items: VecDeque::with_capacity(capacity), closed: false, waiting: 0 }),
             cond: Condvar::new(),
             capacity: capacity.max(1),
         }
@@ -56,6 +58,22 @@ impl<T> CircularBlockingQueue<T> {
         }
     }
 
+    /// Waits for an element; `None` once closed (and empty).
+    pub fn take(&self) -> Option<T> {
+        let mut s = self.state.lock();
+        loop {
+            if let Some(x) = s.items.pop_front() {
+                return Some(x);
+            }
+            if s.closed {
+                return None;
+            }
+            s.waiting += 1;
+            self.cond.wait(&mut s);
+            s.waiting -= 1;
+        }
+    }
+
     /// Waits for an element until `running` turns false (then [`wake_all`](Self::wake_all) must be
     /// called) or the queue is closed.
     pub fn take_while_running(&self, running: &AtomicBool) -> Option<T> {
@@ -67,7 +85,9 @@ impl<T> CircularBlockingQueue<T> {
             if let Some(x) = s.items.pop_front() {
                 return Some(x);
             }
+            s.waiting += 1;
             self.cond.wait(&mut s);
+            s.waiting -= 1;
         }
     }
 
@@ -86,10 +106,6 @@ impl<T> CircularBlockingQueue<T> {
 
     pub fn is_empty(&self) -> bool {
         self.state.lock().items.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.state.lock().items.len()
     }
 
     pub fn clear(&self) {
@@ -112,15 +128,36 @@ mod tests {
         assert_eq!(q.poll(Duration::from_millis(5)), None);
     }
 
+    /// Waits until a thread is parked in a wait on `q`.
+    fn parked<T>(q: &CircularBlockingQueue<T>) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while q.state.lock().waiting == 0 {
+            assert!(Instant::now() < end, "the waiter never parked");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
-    fn stop_wakes_waiter() {
+    fn stop_wakes_a_parked_waiter() {
         let q = std::sync::Arc::new(CircularBlockingQueue::<u8>::new(1));
         let running = std::sync::Arc::new(AtomicBool::new(true));
         let (q2, r2) = (q.clone(), running.clone());
         let t = std::thread::spawn(move || q2.take_while_running(&r2));
-        std::thread::sleep(Duration::from_millis(20));
+        parked(&q);
         running.store(false, Ordering::Release);
         q.wake_all();
         assert_eq!(t.join().unwrap(), None);
+    }
+
+    #[test]
+    fn close_ends_a_parked_take() {
+        let q = std::sync::Arc::new(CircularBlockingQueue::<u8>::new(1));
+        let q2 = q.clone();
+        let t = std::thread::spawn(move || (q2.take(), q2.take()));
+        parked(&q);
+        q.offer(7);
+        parked(&q);
+        q.close();
+        assert_eq!(t.join().unwrap(), (Some(7), None));
     }
 }

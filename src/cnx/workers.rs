@@ -1,28 +1,33 @@
-//! `SendWorker` / `RecvWorker`: the two threads of one live connection.
+//! `SendWorker` / `RecvWorker`: the two threads of one live connection, sharing one
+//! [`PeerConnection`].
 
 use super::manager::{Inner, Message};
-use super::queue::CircularBlockingQueue;
+use super::table::SendQueue;
+use crate::net::PeerStream;
 use crate::wire::frame::{self, FrameError};
-use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The registered half of a connection: what `senderWorkerMap` holds.
-pub struct SendWorker {
-    pub sid: i64,
-    stream: TcpStream,
+/// One live connection to a peer: what the peer table holds while it is up.
+pub struct PeerConnection {
+    sid: i64,
+    stream: PeerStream,
     running: AtomicBool,
-    queue: Arc<CircularBlockingQueue<Arc<[u8]>>>,
+    queue: Arc<SendQueue>,
     started: Instant,
 }
 
-impl SendWorker {
-    pub fn new(sid: i64, stream: TcpStream, queue: Arc<CircularBlockingQueue<Arc<[u8]>>>) -> std::io::Result<Self> {
-        Ok(SendWorker { sid, stream, running: AtomicBool::new(true), queue, started: Instant::now() })
+impl PeerConnection {
+    pub fn new(sid: i64, stream: PeerStream, queue: Arc<SendQueue>) -> PeerConnection {
+        PeerConnection { sid, stream, running: AtomicBool::new(true), queue, started: Instant::now() }
     }
 
-    /// How long this connection has been registered.
+    pub fn sid(&self) -> i64 {
+        self.sid
+    }
+
+    /// How long this connection has been up.
     pub fn age(&self) -> Duration {
         self.started.elapsed()
     }
@@ -31,109 +36,98 @@ impl SendWorker {
         self.running.load(Ordering::Acquire)
     }
 
-    /// Stops both threads of this connection (idempotent). Does not touch `senderWorkerMap`, so it
-    /// may be called while holding that lock.
-    pub fn stop(&self, inner: &Inner) -> bool {
+    /// Stops both threads of this connection (idempotent; `SendWorker.finish` without the map
+    /// removal, so it may run under the table lock).
+    pub fn stop(&self, my_sid: i64) {
         if !self.running.swap(false, Ordering::AcqRel) {
-            return false;
+            return;
         }
         // Unblocks the RecvWorker's read and any pending write.
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.stream.shutdown();
         self.queue.wake_all();
-        log::warn!("Send worker leaving thread id {} my id = {}", self.sid, inner.settings.my_sid);
-        true
-    }
-
-    /// `finish()`: stop, then remove the map entry only if it still points at this worker.
-    pub fn finish(self: &Arc<Self>, inner: &Inner) {
-        self.stop(inner);
-        let mut map = inner.sender_worker_map.lock();
-        if map.get(&self.sid).is_some_and(|w| Arc::ptr_eq(w, self)) {
-            map.remove(&self.sid);
-        }
+        log::warn!("Send worker leaving thread id {} my id = {my_sid}", self.sid);
     }
 }
 
-pub fn spawn_pair(inner: &Arc<Inner>, w: &Arc<SendWorker>) -> std::io::Result<()> {
-    let (i2, w2) = (Arc::clone(inner), Arc::clone(w));
-    inner.threads.spawn(format!("RecvWorker:{}", w.sid), move || recv_loop(&i2, &w2))?;
-    let (i3, w3) = (Arc::clone(inner), Arc::clone(w));
-    inner.threads.spawn(format!("SendWorker:{}", w.sid), move || send_loop(&i3, &w3))
+/// Starts `RecvWorker:<sid>` and `SendWorker:<sid>` for a registered connection.
+pub fn spawn_pair(inner: &Arc<Inner>, conn: &Arc<PeerConnection>) -> std::io::Result<()> {
+    let recv = {
+        let (inner, conn) = (Arc::clone(inner), Arc::clone(conn));
+        move || recv_loop(&inner, &conn)
+    };
+    inner.threads().spawn(format!("RecvWorker:{}", conn.sid), recv)?;
+    let send = {
+        let (inner, conn) = (Arc::clone(inner), Arc::clone(conn));
+        move || send_loop(&inner, &conn)
+    };
+    inner.threads().spawn(format!("SendWorker:{}", conn.sid), send)
 }
 
-fn send_loop(inner: &Arc<Inner>, w: &Arc<SendWorker>) {
-    let sid = w.sid;
+/// `SendWorker.finish()`: stop, leave the table, and re-dial a peer whose connection broke.
+fn finish(inner: &Arc<Inner>, conn: &Arc<PeerConnection>) {
+    // Still running here means the connection failed rather than being stopped.
+    let broken = conn.is_running() && !inner.is_halted();
+    conn.stop(inner.my_sid());
+    if inner.table().ended(conn, broken) {
+        inner.connect_one(conn.sid);
+    }
+}
+
+fn send_loop(inner: &Arc<Inner>, conn: &Arc<PeerConnection>) {
+    let sid = conn.sid;
     // Re-send the last message on every new connection: the peer may never have got it, and
     // duplicates are harmless to the election.
-    if w.queue.is_empty() {
-        let last = inner.last_message_sent.lock().get(&sid).cloned();
-        if let Some(m) = last {
-            log::debug!("Attempting to send lastMessage to sid={sid}");
-            if !write(inner, w, &m) {
-                w.finish(inner);
-                inner.connection_broken(sid, w.age());
-                return;
-            }
+    if conn.queue.is_empty()
+        && let Some(m) = inner.table().last_message_sent(sid)
+    {
+        log::debug!("Attempting to send lastMessage to sid={sid}");
+        if !write(inner, conn, &m) {
+            finish(inner, conn);
+            return;
         }
     }
-    while let Some(m) = w.queue.take_while_running(&w.running) {
-        inner.last_message_sent.lock().insert(sid, Arc::clone(&m));
-        if !write(inner, w, &m) {
+    while let Some(m) = conn.queue.take_while_running(&conn.running) {
+        inner.table().set_last_message_sent(sid, Arc::clone(&m));
+        if !write(inner, conn, &m) {
             break;
         }
     }
-    // Still running here means the write failed: the peer is gone.
-    let failed = w.is_running();
-    w.finish(inner);
-    if failed {
-        inner.connection_broken(sid, w.age());
-    }
+    finish(inner, conn);
 }
 
-fn write(inner: &Inner, w: &SendWorker, m: &[u8]) -> bool {
-    match frame::write_frame(&mut &w.stream, m) {
+fn write(inner: &Inner, conn: &PeerConnection, m: &[u8]) -> bool {
+    match frame::write_frame(&mut &conn.stream, m) {
         Ok(()) => {
-            inner.frames_sent.fetch_add(1, Ordering::Relaxed);
+            inner.count_sent();
             true
         }
         Err(e) => {
-            if w.is_running() {
-                log::warn!(
-                    "Exception when using channel: for id {} my id = {} error = {e}",
-                    w.sid,
-                    inner.settings.my_sid
-                );
+            if conn.is_running() {
+                log::warn!("Exception when using channel: for id {} my id = {} error = {e}", conn.sid, inner.my_sid());
             }
             false
         }
     }
 }
 
-fn recv_loop(inner: &Arc<Inner>, w: &Arc<SendWorker>) {
-    let (sid, my) = (w.sid, inner.settings.my_sid);
+fn recv_loop(inner: &Arc<Inner>, conn: &Arc<PeerConnection>) {
+    let (sid, my) = (conn.sid, inner.my_sid());
     loop {
-        match frame::read_frame(&mut &w.stream) {
-            Ok(buffer) => {
-                inner.frames_received.fetch_add(1, Ordering::Relaxed);
-                inner.recv_queue.offer(Message { sid, buffer });
-            }
+        match frame::read_frame(&mut &conn.stream) {
+            Ok(buffer) => inner.deliver(Message { sid, buffer }),
             Err(e) => {
-                if w.is_running() {
+                if conn.is_running() {
                     match e {
                         FrameError::InvalidLength(_) => {
                             log::warn!("Connection broken for id {sid}, my id = {my}: {e}, closing the connection")
                         }
-                        FrameError::Io(e) => {
-                            log::warn!("Connection broken for id {sid}, my id = {my}, error = {e}")
-                        }
+                        FrameError::Io(e) => log::warn!("Connection broken for id {sid}, my id = {my}, error = {e}"),
                     }
                     log::warn!("Interrupting SendWorker thread from RecvWorker. sid: {sid}. myId: {my}");
-                    w.finish(inner);
-                    inner.connection_broken(sid, w.age());
                 }
                 break;
             }
         }
     }
-    w.finish(inner);
+    finish(inner, conn);
 }

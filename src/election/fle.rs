@@ -2,13 +2,13 @@
 //! notifications, timer expiries and connection events, and carries out the actions it returns.
 //! No sockets, threads or clocks in here, so thousands of seeded elections run in memory.
 
-use super::vote::{Notification, ToSend, Vote, check_leader, has_quorum, total_order_predicate};
+use super::vote::{Notification, Proposal, ServerState, ToSend, Vote, check_leader, has_quorum, total_order_predicate};
 use crate::config::QuorumVerifier;
-use crate::wire::notification::ServerState;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// `finalizeWait` and the notification-timeout backoff (spec §2.7), in milliseconds.
+/// `finalizeWait` and the notification-timeout backoff (`FastLeaderElection.finalizeWait`,
+/// `minNotificationInterval`, `maxNotificationInterval`), in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FleSettings {
     pub finalize_wait: u64,
@@ -52,8 +52,9 @@ pub struct FastLeaderElection {
     settings: FleSettings,
     /// The round; survives across instances, starts at 0 per process.
     logicalclock: i64,
-    proposal: (i64, i64, i64),
-    init: (i64, i64, i64),
+    proposal: Proposal,
+    /// Our initial vote: our own proposal as a voter, [`Proposal::NONE`] as an observer.
+    init: Proposal,
     recvset: HashMap<i64, Vote>,
     outofelection: HashMap<i64, Vote>,
     /// Voters the transport knows to be unreachable (their connection broke and is not back).
@@ -71,8 +72,8 @@ impl FastLeaderElection {
             qv,
             settings,
             logicalclock: 0,
-            proposal: (i64::MIN, i64::MIN, i64::MIN),
-            init: (i64::MIN, i64::MIN, i64::MIN),
+            proposal: Proposal::NONE,
+            init: Proposal::NONE,
             recvset: HashMap::new(),
             outofelection: HashMap::new(),
             absent: HashSet::new(),
@@ -101,7 +102,7 @@ impl FastLeaderElection {
 
     /// `getVote`: the current proposal, as a LOOKING vote of this round.
     pub fn proposal(&self) -> Vote {
-        Vote::new(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2)
+        Vote::new(self.proposal.leader, self.proposal.zxid, self.logicalclock, self.proposal.peer_epoch)
     }
 
     /// How long the driver waits for the next notification before calling [`on_timeout`](Self::on_timeout).
@@ -115,14 +116,18 @@ impl FastLeaderElection {
     /// Steps 1–2 of `lookForLeader`: a new round with our initial vote, sent to every voter.
     /// `zxid`/`epoch` are our last zxid and currentEpoch (ignored for observers).
     pub fn start(&mut self, zxid: i64, epoch: i64, out: &mut Vec<Action>) {
-        self.init = if self.is_participant() { (self.my_id, zxid, epoch) } else { (i64::MIN, i64::MIN, i64::MIN) };
+        self.init = if self.is_participant() {
+            Proposal { leader: self.my_id, zxid, peer_epoch: epoch }
+        } else {
+            Proposal::NONE
+        };
         self.recvset.clear();
         self.outofelection.clear();
         self.not_timeout = self.settings.min_notification_interval;
         self.logicalclock += 1;
         self.proposal = self.init;
         self.phase = Phase::Looking;
-        log::info!("New election. My id = {}, proposed zxid=0x{:x}", self.my_id, self.proposal.1);
+        log::info!("New election. My id = {}, proposed zxid=0x{:x}", self.my_id, self.proposal.zxid);
         self.send_notifications(out);
     }
 
@@ -132,14 +137,7 @@ impl FastLeaderElection {
     }
 
     fn to_send(&self, sid: i64) -> ToSend {
-        ToSend {
-            leader: self.proposal.0,
-            zxid: self.proposal.1,
-            election_epoch: self.logicalclock,
-            state: ServerState::Looking,
-            sid,
-            peer_epoch: self.proposal.2,
-        }
+        self.proposal().to_send(sid, ServerState::Looking, self.logicalclock)
     }
 
     /// `sendNotifications`: our proposal to every voter, ourselves included.
@@ -160,8 +158,7 @@ impl FastLeaderElection {
     pub fn on_peer_down(&mut self, sid: i64) -> Option<Decision> {
         self.absent.insert(sid);
         log::debug!("Peer {sid} is unreachable; absent voters: {:?}", self.absent);
-        (self.phase == Phase::Finalizing && self.all_voters_agree())
-            .then(|| self.decide(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2))
+        (self.phase == Phase::Finalizing && self.all_voters_agree()).then(|| self.decide_proposal())
     }
 
     /// A connection to `sid` came up: send it our proposal now rather than at the next backoff
@@ -178,9 +175,7 @@ impl FastLeaderElection {
     pub fn on_timeout(&mut self, have_delivered: bool, out: &mut Vec<Action>) -> Option<Decision> {
         match self.phase {
             Phase::Idle => None,
-            Phase::Finalizing => {
-                Some(self.decide(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2))
-            }
+            Phase::Finalizing => Some(self.decide_proposal()),
             Phase::Looking => {
                 if have_delivered {
                     self.send_notifications(out);
@@ -215,14 +210,11 @@ impl FastLeaderElection {
             // A FOLLOWING/LEADING vote naming a leader whose connection is gone (a stale reply from a
             // peer that has not noticed yet) can never be confirmed by that leader: it does not reopen.
             let stale = n.state != ServerState::Looking && self.absent.contains(&n.leader);
-            if !stale && total_order_predicate(&self.qv, (n.leader, n.zxid, n.peer_epoch), self.proposal) {
+            if !stale && total_order_predicate(&self.qv, n.proposal(), self.proposal) {
                 self.phase = Phase::Looking;
             } else {
                 self.record_while_finalizing(n);
-                if self.all_voters_agree() {
-                    return Some(self.decide(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2));
-                }
-                return None;
+                return self.all_voters_agree().then(|| self.decide_proposal());
             }
         }
         match n.state {
@@ -236,7 +228,7 @@ impl FastLeaderElection {
     }
 
     fn on_looking(&mut self, n: &Notification, out: &mut Vec<Action>) -> Option<Decision> {
-        if self.init.1 == -1 {
+        if self.init.zxid == -1 {
             log::debug!("Ignoring notification as our zxid is -1");
             return None;
         }
@@ -244,7 +236,7 @@ impl FastLeaderElection {
             log::debug!("Ignoring notification from member with -1 zxid {}", n.sid);
             return None;
         }
-        let theirs = (n.leader, n.zxid, n.peer_epoch);
+        let theirs = n.proposal();
         if n.election_epoch > self.logicalclock {
             self.logicalclock = n.election_epoch;
             self.recvset.clear();
@@ -264,7 +256,7 @@ impl FastLeaderElection {
         self.recvset.insert(n.sid, Vote::new(n.leader, n.zxid, n.election_epoch, n.peer_epoch));
         if has_quorum(&self.qv, &self.recvset, &self.proposal()) {
             if self.all_voters_agree() {
-                return Some(self.decide(self.proposal.0, self.proposal.1, self.logicalclock, self.proposal.2));
+                return Some(self.decide_proposal());
             }
             self.phase = Phase::Finalizing;
         }
@@ -308,7 +300,7 @@ impl FastLeaderElection {
             if has_quorum(&self.qv, &self.recvset, &v)
                 && check_leader(&self.recvset, n.leader, n.election_epoch, self.my_id, self.logicalclock)
             {
-                return Some(self.decide(n.leader, n.zxid, n.election_epoch, n.peer_epoch));
+                return Some(self.decide(n.proposal(), n.election_epoch));
             }
         }
         // Out of election: how a latecomer joins an established ensemble.
@@ -317,13 +309,18 @@ impl FastLeaderElection {
             && check_leader(&self.outofelection, n.leader, n.election_epoch, self.my_id, self.logicalclock)
         {
             self.logicalclock = n.election_epoch;
-            return Some(self.decide(n.leader, n.zxid, n.election_epoch, n.peer_epoch));
+            return Some(self.decide(n.proposal(), n.election_epoch));
         }
         None
     }
 
-    fn decide(&mut self, leader: i64, zxid: i64, election_epoch: i64, peer_epoch: i64) -> Decision {
-        let state = if leader == self.my_id {
+    /// Decides for our own proposal in this round.
+    fn decide_proposal(&mut self) -> Decision {
+        self.decide(self.proposal, self.logicalclock)
+    }
+
+    fn decide(&mut self, p: Proposal, election_epoch: i64) -> Decision {
+        let state = if p.leader == self.my_id {
             ServerState::Leading
         } else if self.is_participant() {
             ServerState::Following
@@ -333,6 +330,7 @@ impl FastLeaderElection {
         self.phase = Phase::Idle;
         self.recvset.clear();
         self.outofelection.clear();
-        Decision { vote: Vote { version: 0, id: leader, zxid, election_epoch, peer_epoch, state }, state }
+        let vote = Vote { version: 0, id: p.leader, zxid: p.zxid, election_epoch, peer_epoch: p.peer_epoch, state };
+        Decision { vote, state }
     }
 }

@@ -1,9 +1,9 @@
-//! The `WorkerReceiver` reply rules (spec §2.4) as a pure function, shared by the messenger
-//! thread and the simulation.
+//! The `WorkerReceiver` reply rules as a pure function, shared by the messenger thread and the
+//! simulation.
 
-use super::vote::{Notification, ToSend, Vote};
+use super::vote::{Notification, ServerState, ToSend, Vote};
 use crate::config::QuorumVerifier;
-use crate::wire::notification::{ServerState, WireNotification};
+use crate::wire::notification::WireNotification;
 
 /// What the receiver knows about its own node when a message arrives.
 #[derive(Debug, Clone, Copy)]
@@ -39,18 +39,8 @@ pub fn receive(
 ) -> Receipt {
     if !qv.is_voter(sid) {
         // A non-voter (observer, or a server we do not count) gets our current vote right away.
-        let c = view.current_vote;
-        return Receipt {
-            forward: None,
-            reply: Some(ToSend {
-                leader: c.id,
-                zxid: c.zxid,
-                election_epoch: view.logicalclock,
-                state: view.state,
-                sid,
-                peer_epoch: c.peer_epoch,
-            }),
-        };
+        let reply = view.current_vote.to_send(sid, view.state, view.logicalclock);
+        return Receipt { forward: None, reply: Some(reply) };
     }
     let Some(ackstate) = ServerState::from_i32(w.state) else {
         return Receipt::default();
@@ -67,32 +57,13 @@ pub fn receive(
     };
     if view.state == ServerState::Looking {
         // A LOOKING voter behind us in rounds gets our proposal so it catches up.
-        let reply = (ackstate == ServerState::Looking && n.election_epoch < view.logicalclock).then(|| {
-            let p = view.proposal;
-            ToSend {
-                leader: p.id,
-                zxid: p.zxid,
-                election_epoch: view.logicalclock,
-                state: view.state,
-                sid,
-                peer_epoch: p.peer_epoch,
-            }
-        });
+        let reply = (ackstate == ServerState::Looking && n.election_epoch < view.logicalclock)
+            .then(|| view.proposal.to_send(sid, view.state, view.logicalclock));
         Receipt { forward: Some(n), reply }
     } else if ackstate == ServerState::Looking {
         // We are settled: tell a LOOKING voter whom we follow (how a restarted node finds the leader).
         let c = view.current_vote;
-        Receipt {
-            forward: None,
-            reply: Some(ToSend {
-                leader: c.id,
-                zxid: c.zxid,
-                election_epoch: c.election_epoch,
-                state: view.state,
-                sid,
-                peer_epoch: c.peer_epoch,
-            }),
-        }
+        Receipt { forward: None, reply: Some(c.to_send(sid, view.state, c.election_epoch)) }
     } else if view.confirming {
         Receipt { forward: Some(n), reply: None }
     } else {

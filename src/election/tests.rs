@@ -1,8 +1,9 @@
 //! Unit tests of the election rules and equivalents of ZooKeeper's FLE*Test scenarios.
 
+use super::vote::ServerState::*;
 use super::*;
 use crate::config::QuorumPeerConfig;
-use crate::wire::notification::{Layout, ServerState::*, WireNotification};
+use crate::wire::notification::{Layout, WireNotification};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -15,15 +16,13 @@ fn maj(ids: &[i64]) -> Arc<crate::config::QuorumVerifier> {
     qv(&ids.iter().map(|i| format!("server.{i}=127.0.0.1:{}:{}\n", 2000 + i, 3000 + i)).collect::<String>())
 }
 
-fn n(
-    sid: i64,
-    state: crate::wire::notification::ServerState,
-    leader: i64,
-    zxid: i64,
-    round: i64,
-    peer_epoch: i64,
-) -> Notification {
+fn n(sid: i64, state: super::vote::ServerState, leader: i64, zxid: i64, round: i64, peer_epoch: i64) -> Notification {
     Notification { version: 2, leader, zxid, election_epoch: round, state, sid, peer_epoch, config_version: Some(0) }
+}
+
+/// A proposal (leader, zxid, peer epoch), in `totalOrderPredicate`'s argument order.
+fn p(leader: i64, zxid: i64, peer_epoch: i64) -> Proposal {
+    Proposal { leader, zxid, peer_epoch }
 }
 
 fn sends(actions: &[Action]) -> Vec<ToSend> {
@@ -34,11 +33,11 @@ fn sends(actions: &[Action]) -> Vec<ToSend> {
 #[test]
 fn predicate() {
     let q = maj(&[0, 1, 2, 3, 4]);
-    assert!(!total_order_predicate(&q, (4, 0, 0), (3, 0, 2)));
-    assert!(total_order_predicate(&q, (0, 0, 1), (1, 0, 0)));
-    assert!(total_order_predicate(&q, (0, 1, 0), (1, 0, 0)));
-    assert!(total_order_predicate(&q, (1, 1, 0), (0, 1, 0)));
-    assert!(!total_order_predicate(&q, (1, 1, 0), (1, 1, 0)), "equal is not better");
+    assert!(!total_order_predicate(&q, p(4, 0, 0), p(3, 0, 2)));
+    assert!(total_order_predicate(&q, p(0, 0, 1), p(1, 0, 0)));
+    assert!(total_order_predicate(&q, p(0, 1, 0), p(1, 0, 0)));
+    assert!(total_order_predicate(&q, p(1, 1, 0), p(0, 1, 0)));
+    assert!(!total_order_predicate(&q, p(1, 1, 0), p(1, 1, 0)), "equal is not better");
 }
 
 /// Vote.equals across versions (FLEOutOfElectionTest.testElectionWIthDifferentVersion).
@@ -93,8 +92,8 @@ fn out_of_election_with_non_voter_leader_votes() {
 fn zero_weight_never_wins_and_hierarchy_counts_groups() {
     let q = qv("server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\nserver.4=h:7:8\n\
                 group.1=1:2:3\ngroup.2=4\nweight.4=0\n");
-    assert!(!total_order_predicate(&q, (4, 9, 9), (1, 0, 0)), "weight 0 never beats anyone");
-    assert!(total_order_predicate(&q, (3, 0, 0), (1, 0, 0)));
+    assert!(!total_order_predicate(&q, p(4, 9, 9), p(1, 0, 0)), "weight 0 never beats anyone");
+    assert!(total_order_predicate(&q, p(3, 0, 0), p(1, 0, 0)));
     assert!(q.contains_quorum([1, 2]), "majority of group 1, the only non-zero group");
     assert!(!q.contains_quorum([1, 4]));
 }

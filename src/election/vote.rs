@@ -2,8 +2,57 @@
 //! `Vote.equals`, the vote tracker and `checkLeader` (spec §2.5/§2.6).
 
 use crate::config::QuorumVerifier;
-use crate::wire::notification::ServerState;
 use std::collections::HashMap;
+use std::fmt;
+
+/// `QuorumPeer.ServerState`; the ordinal is what goes on the wire ([`ServerState::ordinal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServerState {
+    Looking = 0,
+    Following = 1,
+    Leading = 2,
+    Observing = 3,
+}
+
+impl ServerState {
+    pub fn from_i32(v: i32) -> Option<ServerState> {
+        Some(match v {
+            0 => ServerState::Looking,
+            1 => ServerState::Following,
+            2 => ServerState::Leading,
+            3 => ServerState::Observing,
+            _ => return None,
+        })
+    }
+    /// The value in a notification.
+    pub fn ordinal(self) -> i32 {
+        self as i32
+    }
+    /// The upper-case name Java logs (`LOOKING`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerState::Looking => "LOOKING",
+            ServerState::Following => "FOLLOWING",
+            ServerState::Leading => "LEADING",
+            ServerState::Observing => "OBSERVING",
+        }
+    }
+    /// The lower-case name of `zk_peer_state` and "Peer state changed: …".
+    pub fn lower(self) -> &'static str {
+        match self {
+            ServerState::Looking => "looking",
+            ServerState::Following => "following",
+            ServerState::Leading => "leading",
+            ServerState::Observing => "observing",
+        }
+    }
+}
+
+impl fmt::Display for ServerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// A vote (`quorum.Vote`). `version` is the notification format it came from (0 or 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +102,10 @@ pub struct Notification {
 }
 
 impl Notification {
+    pub fn proposal(&self) -> Proposal {
+        Proposal { leader: self.leader, zxid: self.zxid, peer_epoch: self.peer_epoch }
+    }
+
     pub fn vote(&self) -> Vote {
         Vote {
             version: self.version,
@@ -62,6 +115,13 @@ impl Notification {
             peer_epoch: self.peer_epoch,
             state: self.state,
         }
+    }
+}
+
+impl Vote {
+    /// This vote sent to `sid` in `state`, as round `election_epoch`.
+    pub fn to_send(&self, sid: i64, state: ServerState, election_epoch: i64) -> ToSend {
+        ToSend { leader: self.id, zxid: self.zxid, election_epoch, state, sid, peer_epoch: self.peer_epoch }
     }
 }
 
@@ -76,16 +136,29 @@ pub struct ToSend {
     pub peer_epoch: i64,
 }
 
-/// `totalOrderPredicate`: does (id, zxid, epoch) beat the current proposal? Higher peer epoch,
-/// then higher zxid, then higher sid; a server of weight zero never wins.
-pub fn total_order_predicate(qv: &QuorumVerifier, new: (i64, i64, i64), cur: (i64, i64, i64)) -> bool {
-    let (new_id, new_zxid, new_epoch) = new;
-    let (cur_id, cur_zxid, cur_epoch) = cur;
-    if qv.weight(new_id) == 0 {
+/// What a vote proposes: a leader with its last zxid and epoch (the fields `totalOrderPredicate`
+/// compares).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proposal {
+    pub leader: i64,
+    pub zxid: i64,
+    pub peer_epoch: i64,
+}
+
+impl Proposal {
+    /// An observer's initial vote: `Long.MIN_VALUE` everywhere, below every real proposal.
+    pub const NONE: Proposal = Proposal { leader: i64::MIN, zxid: i64::MIN, peer_epoch: i64::MIN };
+}
+
+/// `totalOrderPredicate`: does `new` beat `cur`? Higher peer epoch, then higher zxid, then higher
+/// sid; a server of weight zero never wins.
+pub fn total_order_predicate(qv: &QuorumVerifier, new: Proposal, cur: Proposal) -> bool {
+    if qv.weight(new.leader) == 0 {
         return false;
     }
-    new_epoch > cur_epoch
-        || (new_epoch == cur_epoch && (new_zxid > cur_zxid || (new_zxid == cur_zxid && new_id > cur_id)))
+    new.peer_epoch > cur.peer_epoch
+        || (new.peer_epoch == cur.peer_epoch
+            && (new.zxid > cur.zxid || (new.zxid == cur.zxid && new.leader > cur.leader)))
 }
 
 /// `getVoteTracker(...).hasAllQuorums()`: do the senders whose vote matches `target` form a quorum?

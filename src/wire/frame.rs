@@ -22,6 +22,15 @@ impl std::fmt::Display for FrameError {
     }
 }
 
+impl std::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FrameError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl From<io::Error> for FrameError {
     fn from(e: io::Error) -> Self {
         FrameError::Io(e)

@@ -52,6 +52,15 @@ impl std::fmt::Display for InitialMessageError {
     }
 }
 
+impl std::error::Error for InitialMessageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InitialMessageError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl From<io::Error> for InitialMessageError {
     fn from(e: io::Error) -> Self {
         InitialMessageError::Io(e)

@@ -7,51 +7,6 @@ use std::fmt;
 /// `Notification.CURRENTVERSION`.
 pub const CURRENT_VERSION: i32 = 2;
 
-/// `QuorumPeer.ServerState`; the ordinal is what goes on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ServerState {
-    Looking = 0,
-    Following = 1,
-    Leading = 2,
-    Observing = 3,
-}
-
-impl ServerState {
-    pub fn from_i32(v: i32) -> Option<ServerState> {
-        Some(match v {
-            0 => ServerState::Looking,
-            1 => ServerState::Following,
-            2 => ServerState::Leading,
-            3 => ServerState::Observing,
-            _ => return None,
-        })
-    }
-    /// The upper-case name Java logs (`LOOKING`, …).
-    pub fn name(self) -> &'static str {
-        match self {
-            ServerState::Looking => "LOOKING",
-            ServerState::Following => "FOLLOWING",
-            ServerState::Leading => "LEADING",
-            ServerState::Observing => "OBSERVING",
-        }
-    }
-    /// The lower-case name of `zk_peer_state` and "Peer state changed: …".
-    pub fn lower(self) -> &'static str {
-        match self {
-            ServerState::Looking => "looking",
-            ServerState::Following => "following",
-            ServerState::Leading => "leading",
-            ServerState::Observing => "observing",
-        }
-    }
-}
-
-impl fmt::Display for ServerState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// Which layout a received notification had (for Java's "Backward compatibility mode" lines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -102,6 +57,8 @@ impl fmt::Display for NotificationError {
         }
     }
 }
+
+impl std::error::Error for NotificationError {}
 
 /// Decodes one notification payload exactly as `WorkerReceiver.run` reads it.
 pub fn decode(buf: &[u8]) -> Result<WireNotification, NotificationError> {
@@ -162,16 +119,10 @@ pub fn decode(buf: &[u8]) -> Result<WireNotification, NotificationError> {
 }
 
 /// Encodes the 44+L version-2 layout (`buildMsg`).
-pub fn encode(
-    state: ServerState,
-    leader: i64,
-    zxid: i64,
-    election_epoch: i64,
-    peer_epoch: i64,
-    config: &[u8],
-) -> Vec<u8> {
+/// `state` is the `ServerState` ordinal.
+pub fn encode(state: i32, leader: i64, zxid: i64, election_epoch: i64, peer_epoch: i64, config: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(44 + config.len());
-    out.extend_from_slice(&(state as i32).to_be_bytes());
+    out.extend_from_slice(&state.to_be_bytes());
     out.extend_from_slice(&leader.to_be_bytes());
     out.extend_from_slice(&zxid.to_be_bytes());
     out.extend_from_slice(&election_epoch.to_be_bytes());
@@ -187,7 +138,7 @@ mod tests {
     use super::*;
 
     fn body(len: usize) -> Vec<u8> {
-        let mut b = encode(ServerState::Following, 3, 0x1_0000_0005, 7, 1, b"");
+        let mut b = encode(1, 3, 0x1_0000_0005, 7, 1, b"");
         b.resize(len, 0);
         b
     }
@@ -200,9 +151,9 @@ mod tests {
         for len in 29..40 {
             assert_eq!(decode(&body(len)), Err(NotificationError::Partial(len)), "len {len}");
         }
-        let n40 = decode(&encode(ServerState::Looking, 1, 0, 1, 9, b"")[..40]).unwrap();
+        let n40 = decode(&encode(0, 1, 0, 1, 9, b"")[..40]).unwrap();
         assert_eq!((n40.peer_epoch, n40.version), (9, 0));
-        let n = decode(&encode(ServerState::Leading, 2, 0, 2, 2, b"version=0")).unwrap();
+        let n = decode(&encode(2, 2, 0, 2, 2, b"version=0")).unwrap();
         assert_eq!(n.config.as_deref(), Some(&b"version=0"[..]));
         assert_eq!(n.state, 2);
     }
@@ -210,18 +161,18 @@ mod tests {
     /// `FLEMalformedNotificationMessageTest` shapes.
     #[test]
     fn malformed() {
-        let mut neg = encode(ServerState::Looking, 1, 0, 1, 0, b"");
+        let mut neg = encode(0, 1, 0, 1, 0, b"");
         neg[40..44].copy_from_slice(&(-123i32).to_be_bytes());
         neg.extend_from_slice(&[0; 4]);
         assert_eq!(decode(&neg), Err(NotificationError::InvalidConfigLength(-123)));
-        let mut big = encode(ServerState::Looking, 1, 0, 1, 0, b"");
+        let mut big = encode(0, 1, 0, 1, 0, b"");
         big[40..44].copy_from_slice(&10_000i32.to_be_bytes());
         assert_eq!(decode(&big), Err(NotificationError::InvalidConfigLength(10_000)));
-        let mut under = encode(ServerState::Looking, 1, 0, 1, 0, b"abcdef");
+        let mut under = encode(0, 1, 0, 1, 0, b"abcdef");
         under.truncate(46);
         assert_eq!(decode(&under), Err(NotificationError::Partial(46)));
         // version 1 with trailing bytes: config ignored
-        let mut v1 = encode(ServerState::Looking, 1, 0, 1, 0, b"zz");
+        let mut v1 = encode(0, 1, 0, 1, 0, b"zz");
         v1[36..40].copy_from_slice(&1i32.to_be_bytes());
         assert_eq!(decode(&v1).unwrap().config, None);
     }

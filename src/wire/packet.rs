@@ -46,6 +46,15 @@ impl std::fmt::Display for PacketError {
     }
 }
 
+impl std::error::Error for PacketError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PacketError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl From<io::Error> for PacketError {
     fn from(e: io::Error) -> Self {
         PacketError::Io(e)

@@ -323,8 +323,8 @@ impl Cluster {
     }
 }
 
-#[allow(unused_imports)]
-pub use zkelect::logging::parse_timestamp_ms as line_time_ms;
+#[allow(unused_imports)] // used by some test binaries only
+pub use super::logs::parse_timestamp_ms as line_time_ms;
 
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)

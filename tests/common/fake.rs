@@ -5,9 +5,10 @@ use super::cluster::Cluster;
 use super::wait_for;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zkelect::cnx::{CnxSettings, QuorumCnxManager};
+use zkelect::cnx::{CnxEvents, CnxSettings, QuorumCnxManager};
 use zkelect::config::QuorumPeerConfig;
-use zkelect::wire::notification::{self, ServerState};
+use zkelect::election::ServerState;
+use zkelect::wire::notification;
 
 /// A fake server `sid` of the cluster: its own election transport and config text.
 pub struct Fake {
@@ -19,14 +20,18 @@ pub struct Fake {
 impl Fake {
     pub fn new(c: &Cluster, sid: i64) -> Fake {
         let cfg = QuorumPeerConfig::load(&c.node_dir(sid).join("zoo.cfg")).expect("fake's config");
-        let m = QuorumCnxManager::new(CnxSettings::from_config(&cfg), Arc::new(cfg.quorum_verifier.clone()));
+        let m = QuorumCnxManager::new(
+            CnxSettings::from_config(&cfg),
+            Arc::new(cfg.quorum_verifier.clone()),
+            CnxEvents::default(),
+        );
         m.start().expect("fake's listener");
         Fake { sid, m, config: cfg.quorum_verifier.config_text().into_bytes() }
     }
 
     /// Sends one notification (round 1, epoch 1) to `to`.
     pub fn vote(&self, to: i64, state: ServerState, leader: i64, zxid: i64) {
-        self.m.to_send(to, notification::encode(state, leader, zxid, 1, 1, &self.config));
+        self.m.to_send(to, notification::encode(state.ordinal(), leader, zxid, 1, 1, &self.config));
         while self.m.poll_recv_queue(Duration::ZERO).is_some() {}
     }
 }

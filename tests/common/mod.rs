@@ -3,6 +3,10 @@
 
 pub mod cluster;
 pub mod fake;
+#[path = "../../src/cli/localports.rs"]
+pub mod localports;
+#[path = "../../src/cli/logs.rs"]
+pub mod logs;
 pub mod netns;
 
 use parking_lot::Mutex;
@@ -10,9 +14,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use zkelect::config::QuorumPeerConfig;
 
-/// `n` free ports on 127.0.0.1, outside the kernel's ephemeral range (see `zkelect::localports`).
+/// `n` free ports on 127.0.0.1, outside the kernel's ephemeral range (see `localports`).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    zkelect::localports::free_ports(n).expect("free ports")
+    localports::free_ports(n).expect("free ports")
 }
 
 /// zoo.cfg text for servers `(sid, quorum port, election port)` on 127.0.0.1.

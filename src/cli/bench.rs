@@ -3,14 +3,14 @@
 //! Markdown table and writes it, with an SVG plot, into the output directory. A benchmark, not a
 //! test: it reports figures and asserts nothing.
 
+use super::localports::free_ports;
+use super::logs::{is_looking_line, parse_milestone, parse_timestamp_ms};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use zkelect::localports::free_ports;
-use zkelect::logging::parse_timestamp_ms;
 
 pub struct Options {
     pub sizes: Vec<usize>,
@@ -106,15 +106,10 @@ impl Tail {
     }
 }
 
-/// "… - broadcast" in either implementation's log: (time, leader if zkelect says it).
-fn broadcast_line(line: &str) -> Option<u64> {
-    let i = line.find("Peer state changed: ")?;
-    let rest = &line[i..];
-    (rest.contains("following - broadcast")
-        || rest.contains("leading - broadcast")
-        || rest.contains("observing - broadcast"))
-    .then(|| parse_timestamp_ms(line))
-    .flatten()
+/// The time of a "… - broadcast" milestone in either implementation's log.
+fn broadcast_line(line: &str) -> Option<(u64, bool)> {
+    let m = parse_milestone(line).filter(|m| m.phase == "broadcast")?;
+    Some((parse_timestamp_ms(line)?, m.state == "leading"))
 }
 
 struct Ensemble {
@@ -216,9 +211,9 @@ impl Ensemble {
     fn poll(&mut self) {
         for (sid, t) in self.tails.iter_mut() {
             for line in t.lines() {
-                if let Some(ts) = broadcast_line(&line) {
-                    self.state.insert(*sid, (ts, line.contains("leading - broadcast")));
-                } else if line.contains("Peer state changed: looking") || line.contains("PeerState set to LOOKING") {
+                if let Some(done) = broadcast_line(&line) {
+                    self.state.insert(*sid, done);
+                } else if is_looking_line(&line) {
                     self.state.remove(sid);
                 }
             }

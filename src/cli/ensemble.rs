@@ -2,6 +2,8 @@
 //! configs into a fresh directory, starts N `zkelect start` children, streams their state changes
 //! with node prefixes, prints the leader once all agree, and stops them all at the end.
 
+use super::localports::free_ports;
+use super::logs::parse_milestone;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -9,7 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use zkelect::localports::free_ports;
 
 pub struct Options {
     pub nodes: usize,
@@ -181,13 +182,8 @@ fn interesting(sid: usize, line: &str) -> Option<Report> {
     if show {
         say!("[n{sid}] {msg}");
     }
-    // "Peer state changed: following - broadcast (leader 3, epoch 1)": the session is up.
-    if let Some(rest) = msg.strip_prefix("Peer state changed: ")
-        && let Some((state, tail)) = rest.split_once(" - broadcast (leader ")
-    {
-        let (leader, epoch) = tail.trim_end_matches(')').split_once(", epoch ")?;
-        let (leader, epoch) = (leader.parse().ok()?, epoch.parse().ok()?);
-        return Some(Report::Decided { sid, state: state.to_string(), leader, epoch });
+    if let Some(m) = parse_milestone(msg).filter(|m| m.phase == "broadcast") {
+        return Some(Report::Decided { sid, state: m.state, leader: m.leader?, epoch: m.epoch? });
     }
     if msg == "Peer state changed: looking" {
         return Some(Report::Looking { sid });

@@ -32,22 +32,6 @@ pub fn timestamp(t: SystemTime) -> String {
     format!("{y:04}-{m:02}-{day:02} {:02}:{:02}:{:02},{:03}", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_millis())
 }
 
-/// Milliseconds since the epoch of a line starting with `yyyy-MM-dd HH:mm:ss,SSS` (UTC): the
-/// inverse of [`timestamp`], for tools that read zkelect's and ZooKeeper's logs.
-pub fn parse_timestamp_ms(line: &str) -> Option<u64> {
-    let (date, rest) = line.split_once(' ')?;
-    let (hms, ms) = rest.get(..12)?.split_once(',')?;
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let t: Vec<i64> = hms.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    if d.len() != 3 || t.len() != 3 {
-        return None;
-    }
-    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
-    let days =
-        365 * y + y.div_euclid(4) - y.div_euclid(100) + y.div_euclid(400) + (153 * m + 2) / 5 + d[2] - 1 - 719_468;
-    u64::try_from((days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1000 + ms.parse::<i64>().ok()?).ok()
-}
-
 /// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -71,8 +55,5 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(1_795_613_061_107);
         assert_eq!(timestamp(t), "2026-11-25 13:24:21,107");
         assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01 00:00:00,000");
-        assert_eq!(parse_timestamp_ms("2026-11-25 13:24:21,107 - INFO  [x] - y"), Some(1_795_613_061_107));
-        assert_eq!(parse_timestamp_ms(&timestamp(UNIX_EPOCH)), Some(0));
-        assert_eq!(parse_timestamp_ms("garbage"), None);
     }
 }

@@ -1,0 +1,288 @@
+//! One node: assembles the election transport, the messenger, the peer loop, the state-change
+//! hook and the admin servers, and owns their lifecycle (`QuorumPeerMain` and
+//! `QuorumPeer.start`/`shutdown`). The only module that knows all the others.
+
+use crate::admin::{AdminError, AdminServer, StateHook, fourlw, metrics};
+use crate::cnx::{CnxEvents, CnxSettings, QuorumCnxManager};
+use crate::config::QuorumPeerConfig;
+use crate::election::{ServerState, Vote};
+use crate::messenger::{ElectionEvent, Messenger, ViewSource, VoteBoard};
+use crate::peer::epochs::{EpochError, EpochFiles};
+use crate::peer::{self, Announce, PeerContext};
+use crate::runtime::{Shutdown, ThreadGroup};
+use crate::snapshot::{NodeStatus, Snapshot};
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+/// Exit code when the election port cannot be bound (ZooKeeper's `UNABLE_TO_BIND_QUORUM_PORT`).
+pub const EXIT_UNABLE_TO_BIND: i32 = 14;
+/// Exit code when the node cannot start for another reason (epoch files, an admin port taken).
+pub const EXIT_CANNOT_START: i32 = 1;
+
+/// Something that ends the node while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fatal {
+    /// Every election listener gave up: the node cannot take part in elections any more.
+    ElectionListenerFailed,
+}
+
+impl Fatal {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Fatal::ElectionListenerFailed => EXIT_UNABLE_TO_BIND,
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Epochs(EpochError),
+    ElectionPort(io::Error),
+    Admin(AdminError),
+    /// A thread could not be started.
+    Thread {
+        what: &'static str,
+        source: io::Error,
+    },
+}
+
+impl StartError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartError::ElectionPort(_) => EXIT_UNABLE_TO_BIND,
+            _ => EXIT_CANNOT_START,
+        }
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Epochs(e) => write!(f, "{e}"),
+            StartError::ElectionPort(e) => write!(f, "{e}"),
+            StartError::Admin(e) => write!(f, "{e}"),
+            StartError::Thread { what, source } => write!(f, "cannot start the {what}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Epochs(e) => Some(e),
+            StartError::ElectionPort(e) => Some(e),
+            StartError::Admin(e) => Some(e),
+            StartError::Thread { source, .. } => Some(source),
+        }
+    }
+}
+
+/// A running node. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
+pub struct Node {
+    cfg: Arc<QuorumPeerConfig>,
+    status: Arc<Mutex<NodeStatus>>,
+    cnx: QuorumCnxManager,
+    board: Arc<VoteBoard>,
+    messenger: Option<Arc<Messenger>>,
+    ctx: Option<Arc<PeerContext>>,
+    hook: Option<Arc<StateHook>>,
+    admin: Vec<AdminServer>,
+    peer_thread: ThreadGroup,
+    shutdown: Shutdown,
+    fatal: Receiver<Fatal>,
+}
+
+impl Node {
+    /// Loads the epochs, binds the election port (before anything is dialled: a node whose port is
+    /// taken, most likely by a node with the same id, stops here), opens the admin ports, and
+    /// starts the messenger and the `QuorumPeer` thread.
+    pub fn start(cfg: QuorumPeerConfig) -> Result<Node, StartError> {
+        let cfg = Arc::new(cfg);
+        let files = EpochFiles::new(&cfg.data_dir);
+        let (current_epoch, accepted_epoch) = files.load().map_err(StartError::Epochs)?;
+        // zkelect has no transactions: the last zxid is always 0.
+        let initial = Vote::new(cfg.my_id, 0, -1, current_epoch);
+        let status = Arc::new(Mutex::new(NodeStatus::new(cfg.my_id, initial, current_epoch, accepted_epoch)));
+        let (events_tx, events_rx) = crossbeam_channel::unbounded();
+        let (fatal_tx, fatal) = crossbeam_channel::bounded(1);
+        let qv = Arc::new(cfg.quorum_verifier.clone());
+        let cnx =
+            QuorumCnxManager::new(CnxSettings::from_config(&cfg), qv, transport_events(&status, &events_tx, fatal_tx));
+        log::info!("Using {}ms as the quorum cnxn socket timeout", cfg.socket_timeout_ms());
+        let mut node = Node {
+            cfg,
+            status,
+            cnx,
+            board: Arc::new(VoteBoard::default()),
+            messenger: None,
+            ctx: None,
+            hook: None,
+            admin: Vec::new(),
+            peer_thread: ThreadGroup::new(),
+            shutdown: Shutdown::new(),
+            fatal,
+        };
+        if let Err(e) = node.start_parts(events_tx, events_rx, files) {
+            node.shutdown();
+            return Err(e);
+        }
+        Ok(node)
+    }
+
+    fn start_parts(
+        &mut self,
+        events_tx: Sender<ElectionEvent>,
+        events_rx: Receiver<ElectionEvent>,
+        files: EpochFiles,
+    ) -> Result<(), StartError> {
+        self.cnx.start().map_err(StartError::ElectionPort)?;
+        // The admin ports are bound before the peer thread starts: if one is taken, the node stops
+        // before any state change could have started the hook (whose runs a shutdown waits for).
+        self.start_admin()?;
+        if let Some(program) = &self.cfg.on_state_change {
+            let timeout = Duration::from_millis(self.cfg.on_state_change_timeout_ms);
+            let hook = StateHook::start(program.clone(), self.cfg.my_id, timeout)
+                .map_err(|source| StartError::Thread { what: "state-change hook", source })?;
+            self.hook = Some(Arc::new(hook));
+        }
+        let view: ViewSource = {
+            let status = Arc::clone(&self.status);
+            Arc::new(move || status.lock().view())
+        };
+        let qv = Arc::new(self.cfg.quorum_verifier.clone());
+        let messenger = Messenger::start(self.cnx.clone(), qv, view, events_tx, Arc::clone(&self.board))
+            .map_err(|source| StartError::Thread { what: "messenger", source })?;
+        let messenger = Arc::new(messenger);
+        self.messenger = Some(Arc::clone(&messenger));
+        let hook = self.hook.clone();
+        let announce: Announce = Box::new(move |change| {
+            if let Some(h) = &hook {
+                h.notify(change);
+            }
+        });
+        let ctx = Arc::new(PeerContext::new(
+            Arc::clone(&self.cfg),
+            self.cnx.clone(),
+            messenger,
+            Arc::clone(&self.status),
+            files,
+            announce,
+            self.shutdown.clone(),
+        ));
+        self.ctx = Some(Arc::clone(&ctx));
+        let name = format!("QuorumPeer[myid={}]", self.cfg.my_id);
+        self.peer_thread
+            .spawn(name, move || peer::run(ctx, events_rx))
+            .map_err(|source| StartError::Thread { what: "peer thread", source })
+    }
+
+    fn start_admin(&mut self) -> Result<(), StartError> {
+        let source = self.snapshot_source();
+        for started in
+            [fourlw::start(Arc::clone(&self.cfg), Arc::clone(&source)), metrics::start(Arc::clone(&self.cfg), source)]
+        {
+            if let Some(server) = started.map_err(StartError::Admin)? {
+                self.admin.push(server);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn config(&self) -> &QuorumPeerConfig {
+        &self.cfg
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        self.status.lock().clone()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        (self.snapshot_source())()
+    }
+
+    /// A cheap handle that takes snapshots from another thread.
+    pub fn snapshot_source(&self) -> Arc<dyn Fn() -> Snapshot + Send + Sync> {
+        let (status, cnx, board) = (Arc::clone(&self.status), self.cnx.clone(), Arc::clone(&self.board));
+        Arc::new(move || Snapshot {
+            status: status.lock().clone(),
+            peers: cnx.peer_status(),
+            last_votes: board.latest_with_times(),
+            notifications_sent: board.notifications_sent.load(Relaxed),
+            notifications_received: board.notifications_received.load(Relaxed),
+            malformed_dropped: board.malformed_dropped.load(Relaxed),
+        })
+    }
+
+    /// The election transport (for tests and tools that look at connections).
+    pub fn transport(&self) -> &QuorumCnxManager {
+        &self.cnx
+    }
+
+    /// The port the four-letter words are served on, once bound.
+    pub fn client_port(&self) -> Option<u16> {
+        self.admin.first().filter(|_| self.cfg.client_port.is_some()).map(AdminServer::local_port)
+    }
+
+    /// Waits for something that ends the node (`None` after `timeout`, or at once when shutting down).
+    pub fn wait(&self, timeout: Option<Duration>) -> Option<Fatal> {
+        match timeout {
+            Some(t) => self.fatal.recv_timeout(t).ok(),
+            None => self.fatal.recv().ok(),
+        }
+    }
+
+    /// Stops every thread of the node and waits for them; every port is released.
+    pub fn shutdown(&self) {
+        self.shutdown.request();
+        if let Some(ctx) = &self.ctx {
+            ctx.sessions.close_all();
+        }
+        for a in &self.admin {
+            a.shutdown();
+        }
+        self.peer_thread.join_all();
+        self.cnx.halt();
+        if let Some(m) = &self.messenger {
+            m.halt();
+        }
+        if let Some(h) = &self.hook {
+            h.shutdown();
+        }
+    }
+}
+
+/// The transport's callbacks: connections matter to the election only while it runs, and a
+/// listener that gave up ends the node.
+fn transport_events(
+    status: &Arc<Mutex<NodeStatus>>,
+    events: &Sender<ElectionEvent>,
+    fatal: Sender<Fatal>,
+) -> CnxEvents {
+    let looking = {
+        let status = Arc::clone(status);
+        move || status.lock().state == ServerState::Looking
+    };
+    let (connected, down) = (events.clone(), events.clone());
+    let looking2 = looking.clone();
+    CnxEvents {
+        peer_connected: Box::new(move |sid| {
+            if looking() {
+                let _ = connected.send(ElectionEvent::PeerConnected(sid));
+            }
+        }),
+        peer_down: Box::new(move |sid| {
+            if looking2() {
+                let _ = down.send(ElectionEvent::PeerDown(sid));
+            }
+        }),
+        listener_failed: Box::new(move || {
+            let _ = fatal.try_send(Fatal::ElectionListenerFailed);
+        }),
+    }
+}

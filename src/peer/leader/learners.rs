@@ -1,0 +1,234 @@
+//! `LearnerCnxAcceptor` and `LearnerHandler`: accept learners on the quorum port and take each
+//! through the epoch agreement on its own thread. Once synced, a learner is read by the leader's
+//! own loop ([`drain`]), so a settled leader needs no thread per learner.
+
+use super::LeaderCtx;
+use super::agreement::Step;
+use crate::net::{Incoming, PeerStream, SocketOptions};
+use crate::peer::Error;
+use crate::peer::session::{read_packet, write_packet};
+use crate::wire::packet::{self, Hello, PacketError, QuorumPacket, epoch_zxid, type_name};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// How often a refused ZooKeeper learner (which retries in a tight loop) is logged at WARN.
+const ZAB_REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Most bytes read from one learner per look, so a flooding learner cannot hold the leader's loop.
+const DRAIN_BUDGET: usize = 64 * 1024;
+
+/// Where a learner's session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LearnerState {
+    /// Accepted; its hello has not been read yet.
+    Connected,
+    /// Identified by its hello, going through the agreement.
+    Agreeing { sid: i64, voter: bool },
+    /// Synced: the leader's loop reads its PING answers.
+    Synced { sid: i64, voter: bool },
+}
+
+/// One learner connection.
+pub struct Learner {
+    pub stream: Arc<PeerStream>,
+    pub state: LearnerState,
+    pub last_heard: Instant,
+    /// Bytes of a packet not yet complete (read by the leader's loop once synced).
+    inbuf: Vec<u8>,
+}
+
+impl Learner {
+    pub fn sid(&self) -> Option<i64> {
+        match self.state {
+            LearnerState::Connected => None,
+            LearnerState::Agreeing { sid, .. } | LearnerState::Synced { sid, .. } => Some(sid),
+        }
+    }
+
+    /// Synced learners: (sid, voter).
+    pub fn synced(&self) -> Option<(i64, bool)> {
+        match self.state {
+            LearnerState::Synced { sid, voter } => Some((sid, voter)),
+            _ => None,
+        }
+    }
+}
+
+/// Takes a connection accepted on the quorum port: registered, then handled on its own thread.
+pub fn accepted(lc: &Arc<LeaderCtx>, incoming: Incoming) {
+    let max = (2 * lc.ctx.qv.members.len()).max(32);
+    let remote = incoming.remote();
+    let opts = SocketOptions { keep_alive: lc.ctx.cfg.tcp_keep_alive, timeout: lc.ctx.sync_window() };
+    let stream = match incoming.into_stream(opts) {
+        Ok(s) => Arc::new(s),
+        Err(e) => return log::warn!("Closing learner connection from {remote}: {e}"),
+    };
+    let id = lc.seq.fetch_add(1, Ordering::Relaxed);
+    {
+        let mut ag = lc.agreement.lock();
+        if lc.shutdown.is_requested() {
+            return;
+        }
+        if ag.learners.len() >= max {
+            return log::warn!("Refusing learner connection from {remote}: already {max} connections");
+        }
+        let learner = Learner {
+            stream: Arc::clone(&stream),
+            state: LearnerState::Connected,
+            last_heard: Instant::now(),
+            inbuf: Vec::new(),
+        };
+        ag.learners.insert(id, learner);
+    }
+    let handler = {
+        let lc = Arc::clone(lc);
+        move || {
+            match handle_learner(&lc, id, &stream) {
+                // Synced: the leader's loop reads this learner from now on.
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) if !lc.shutdown.is_requested() => log::warn!("{e}"),
+                Err(_) => {}
+            }
+            stream.shutdown();
+            lc.agreement.lock().learners.remove(&id);
+        }
+    };
+    if let Err(e) = lc.threads.spawn(format!("LearnerHandler-{remote}"), handler) {
+        log::warn!("Cannot start a LearnerHandler for {remote}: {e}");
+        lc.agreement.lock().learners.remove(&id);
+    }
+}
+
+/// The agreement with one learner; true once it is synced and handed to the leader's loop.
+fn handle_learner(lc: &LeaderCtx, id: u64, stream: &PeerStream) -> Result<bool, Error> {
+    let ctx = &lc.ctx;
+    let remote = stream.remote();
+    let deadline = Instant::now() + ctx.init_window();
+    let first = read_packet(stream, deadline)
+        .map_err(|source| Error::Packet { waiting_for: format!("the first packet from {remote}"), source })?;
+    if first.ptype == packet::ZAB_FOLLOWERINFO || first.ptype == packet::ZAB_OBSERVERINFO {
+        refuse_zab(lc, &first, &remote.to_string());
+        return Ok(false);
+    }
+    let hello = Hello::parse(&first).ok_or_else(|| {
+        Error::Protocol(format!(
+            "Closing learner connection from {remote}: first packet is {}, not a zkelect hello",
+            type_name(first.ptype)
+        ))
+    })?;
+    let sid = hello.sid;
+    let server = ctx.qv.members.get(&sid).filter(|_| sid != ctx.my_id()).ok_or_else(|| {
+        Error::Protocol(format!("Refusing learner session from {remote}: server id {sid} is not in the configuration"))
+    })?;
+    let voter = server.is_participant();
+    log::info!(
+        "Learner {sid} connected from {remote} (accepted epoch {}, current epoch {})",
+        hello.accepted_epoch,
+        hello.current_epoch
+    );
+    {
+        let mut ag = lc.agreement.lock();
+        if let Some(l) = ag.learners.get_mut(&id) {
+            l.state = LearnerState::Agreeing { sid, voter };
+        }
+        if voter {
+            ag.joined(sid, hello.accepted_epoch);
+            lc.advance(&mut ag);
+        }
+    }
+    let epoch = lc
+        .wait(deadline, |ag| ag.epoch())
+        .ok_or_else(|| Error::Protocol(format!("No epoch agreed before learner {sid} timed out")))?;
+    let leaderinfo = QuorumPacket::new(packet::LEADERINFO, epoch_zxid(epoch), Some(epoch.to_be_bytes().to_vec()));
+    exchange(lc, stream, (sid, voter), deadline, Step::AckEpoch, leaderinfo)?;
+    exchange(
+        lc,
+        stream,
+        (sid, voter),
+        deadline,
+        Step::Ack,
+        QuorumPacket::new(packet::NEWLEADER, epoch_zxid(epoch), None),
+    )?;
+    write_packet(stream, &QuorumPacket::new(packet::UPTODATE, epoch_zxid(epoch), None))
+        .map_err(crate::peer::error::io(format!("Cannot send UPTODATE to learner {sid}")))?;
+    log::info!("Learner {sid} is synced in epoch {epoch}");
+    let mut ag = lc.agreement.lock();
+    let Some(l) = ag.learners.get_mut(&id) else { return Ok(false) };
+    l.state = LearnerState::Synced { sid, voter };
+    l.last_heard = Instant::now();
+    Ok(true)
+}
+
+/// One step with a learner: send the request, read the answer, count it (voters only) and wait
+/// until a quorum has answered too.
+fn exchange(
+    lc: &LeaderCtx,
+    stream: &PeerStream,
+    (sid, voter): (i64, bool),
+    deadline: Instant,
+    step: Step,
+    request: QuorumPacket,
+) -> Result<(), Error> {
+    let (sent, answer) = match step {
+        Step::AckEpoch => ("LEADERINFO", packet::ACKEPOCH),
+        Step::Ack => ("NEWLEADER", packet::ACK),
+    };
+    write_packet(stream, &request).map_err(crate::peer::error::io(format!("Cannot send {sent} to learner {sid}")))?;
+    let reply = read_packet(stream, deadline).map_err(|e| match e {
+        PacketError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::Protocol(format!("Learner {sid} closed its session"))
+        }
+        source => Error::Packet { waiting_for: format!("{} from learner {sid}", type_name(answer)), source },
+    })?;
+    if reply.ptype != answer {
+        return Err(Error::Protocol(format!("Learner {sid} answered {sent} with {}", type_name(reply.ptype))));
+    }
+    if voter {
+        let mut ag = lc.agreement.lock();
+        ag.answered(step, sid);
+        lc.advance(&mut ag);
+    }
+    let epoch = request.zxid >> 32;
+    lc.wait(deadline, |ag| ag.passed(step).then_some(())).ok_or_else(|| {
+        Error::Protocol(format!("No quorum answered {sent} in epoch {epoch} before learner {sid} timed out"))
+    })
+}
+
+/// Reads, without blocking, what a synced learner sent since the last look (its PING answers).
+/// An error means its session is over.
+pub fn drain(l: &mut Learner, now: Instant) -> Result<(), String> {
+    let sid = l.sid().unwrap_or(-1);
+    let drained = l.stream.read_available(&mut l.inbuf, DRAIN_BUDGET).map_err(|e| format!("Learner {sid}: {e}"))?;
+    while let Some((p, used)) =
+        QuorumPacket::parse_prefix(&l.inbuf).map_err(|e| format!("Learner {sid}: waiting for PING: {e}"))?
+    {
+        l.inbuf.drain(..used);
+        l.last_heard = now;
+        if p.ptype != packet::PING {
+            log::debug!("Ignoring {} from learner {sid}", type_name(p.ptype));
+        }
+    }
+    match drained {
+        crate::net::Drained::Closed => Err(format!("Learner {sid} closed its session")),
+        crate::net::Drained::Open => Ok(()),
+    }
+}
+
+/// A ZooKeeper server tried to follow us over Zab: refuse with one line per peer per interval.
+fn refuse_zab(lc: &LeaderCtx, first: &QuorumPacket, remote: &str) {
+    let sid = first.data_i64(0).unwrap_or(-1);
+    let now = Instant::now();
+    let mut ag = lc.agreement.lock();
+    let e = ag.zab_refusals.entry(sid).or_insert((None, 0));
+    if e.0.is_none_or(|t| now.duration_since(t) >= ZAB_REFUSAL_LOG_INTERVAL) {
+        log::warn!(
+            "Refusing ZooKeeper (Zab) learner sid {sid} from {remote}: this zkelect leader only runs election sessions \
+             ({} more attempts since the last report)",
+            e.1
+        );
+        *e = (Some(now), 0);
+    } else {
+        e.1 += 1;
+    }
+}

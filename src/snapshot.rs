@@ -1,0 +1,215 @@
+//! The node's published status and the point-in-time [`Snapshot`] the operator interfaces read.
+//! Neutral ground: `peer` writes the status, `messenger` reads the view its reply rules need, and
+//! `admin` reads snapshots, so none of them depends on another.
+
+use crate::cnx::PeerCnxStatus;
+use crate::election::{Notification, PeerView, ServerState, Vote};
+use std::collections::HashMap;
+use std::fmt;
+use std::time::SystemTime;
+
+/// Where a leader's or learner's session stands (`QuorumPeer.ZabState`, plus election-only mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionPhase {
+    Discovery,
+    Synchronization,
+    Broadcast,
+    /// Following a leader that refuses our session (a ZooKeeper server): the leadership is checked
+    /// through the election instead, every syncLimit ticks; `confirmed` once it has been.
+    ElectionOnly {
+        confirmed: bool,
+    },
+}
+
+impl SessionPhase {
+    /// As in `zk_peer_state` and the "Peer state changed" line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionPhase::Discovery => "discovery",
+            SessionPhase::Synchronization => "synchronization",
+            SessionPhase::Broadcast => "broadcast",
+            SessionPhase::ElectionOnly { confirmed: true } => "election-only",
+            SessionPhase::ElectionOnly { confirmed: false } => "election-only (confirming)",
+        }
+    }
+
+    /// The leadership is established: the session is in broadcast, or the leader was confirmed.
+    pub fn is_established(self) -> bool {
+        matches!(self, SessionPhase::Broadcast | SessionPhase::ElectionOnly { confirmed: true })
+    }
+}
+
+/// The milestone line operators and tools follow (Java's `setZabState` line plus the leader and
+/// the epoch, the fencing token): `Peer state changed: following - broadcast (leader 3, epoch 2)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Milestone {
+    pub state: ServerState,
+    pub phase: SessionPhase,
+    pub leader: i64,
+    pub epoch: i64,
+}
+
+impl fmt::Display for Milestone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Peer state changed: {} - {} (leader {}, epoch {})",
+            self.state.lower(),
+            self.phase.as_str(),
+            self.leader,
+            self.epoch
+        )
+    }
+}
+
+/// Election timing figures (`election_time` in `mntr`), in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ElectionStats {
+    pub count: u64,
+    pub sum_ms: u64,
+    pub min_ms: u64,
+    pub max_ms: u64,
+    pub last_ms: u64,
+}
+
+impl ElectionStats {
+    pub fn add(&mut self, ms: u64) {
+        self.min_ms = if self.count == 0 { ms } else { self.min_ms.min(ms) };
+        self.max_ms = self.max_ms.max(ms);
+        self.count += 1;
+        self.sum_ms += ms;
+        self.last_ms = ms;
+    }
+}
+
+/// The node's status: the one place each of these facts is kept.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    pub my_id: i64,
+    pub state: ServerState,
+    /// Set while a session runs (not while LOOKING).
+    pub phase: Option<SessionPhase>,
+    /// `QuorumPeer.getCurrentVote()`: the last election result (or the initial vote).
+    pub current_vote: Vote,
+    /// The running (or last) election instance's proposal and round.
+    pub proposal: Vote,
+    pub logicalclock: i64,
+    pub current_epoch: i64,
+    pub accepted_epoch: i64,
+    pub election: ElectionStats,
+    /// Times the node entered LOOKING.
+    pub looking_count: u64,
+    pub leader_changes: u64,
+    /// Learners a leader heard from within syncLimit ticks.
+    pub synced_learners: Vec<i64>,
+    pub state_since: SystemTime,
+    pub started: SystemTime,
+}
+
+impl NodeStatus {
+    /// A fresh node: LOOKING with its initial vote.
+    pub fn new(my_id: i64, initial: Vote, current_epoch: i64, accepted_epoch: i64) -> NodeStatus {
+        let now = SystemTime::now();
+        NodeStatus {
+            my_id,
+            state: ServerState::Looking,
+            phase: None,
+            current_vote: initial,
+            proposal: initial,
+            logicalclock: 0,
+            current_epoch,
+            accepted_epoch,
+            election: ElectionStats::default(),
+            looking_count: 0,
+            leader_changes: 0,
+            synced_learners: Vec::new(),
+            state_since: now,
+            started: now,
+        }
+    }
+
+    /// The leader we follow or are, when not LOOKING.
+    pub fn leader(&self) -> Option<i64> {
+        (self.state != ServerState::Looking).then_some(self.current_vote.id)
+    }
+
+    /// Part of a working quorum: a leader or learner whose leadership is established.
+    pub fn in_quorum(&self) -> bool {
+        self.state != ServerState::Looking && self.phase.is_some_and(SessionPhase::is_established)
+    }
+
+    /// `leading - broadcast`, `following - election-only`, `looking` (`zk_peer_state`).
+    pub fn peer_state(&self) -> String {
+        match self.phase {
+            Some(p) => format!("{} - {}", self.state.lower(), p.as_str()),
+            None => self.state.lower().to_string(),
+        }
+    }
+
+    /// What the messenger's reply rules need.
+    pub fn view(&self) -> PeerView {
+        PeerView {
+            my_id: self.my_id,
+            state: self.state,
+            current_vote: self.current_vote,
+            logicalclock: self.logicalclock,
+            proposal: self.proposal,
+            confirming: matches!(self.phase, Some(SessionPhase::ElectionOnly { .. })),
+        }
+    }
+
+    /// What the state-change hook is told.
+    pub fn state_change(&self) -> StateChange {
+        StateChange { state: self.state, leader: self.leader().unwrap_or(-1), epoch: self.current_epoch }
+    }
+}
+
+/// A change of state, leader or epoch, as the state-change hook gets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange {
+    pub state: ServerState,
+    /// -1 while looking.
+    pub leader: i64,
+    /// The fencing token of the leadership.
+    pub epoch: i64,
+}
+
+/// Everything the four-letter words and the metrics show, taken at one moment.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub status: NodeStatus,
+    pub peers: HashMap<i64, PeerCnxStatus>,
+    /// The latest notification from each server, and when it arrived.
+    pub last_votes: HashMap<i64, (Notification, SystemTime)>,
+    pub notifications_sent: u64,
+    pub notifications_received: u64,
+    pub malformed_dropped: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_established_leadership_is_in_a_quorum() {
+        let v = Vote::new(3, 0, 1, 1);
+        let mut st = NodeStatus::new(1, v, 0, 0);
+        assert!(!st.in_quorum());
+        st.state = ServerState::Following;
+        for (phase, in_quorum) in [
+            (None, false),
+            (Some(SessionPhase::Discovery), false),
+            (Some(SessionPhase::Synchronization), false),
+            (Some(SessionPhase::ElectionOnly { confirmed: false }), false),
+            (Some(SessionPhase::ElectionOnly { confirmed: true }), true),
+            (Some(SessionPhase::Broadcast), true),
+        ] {
+            st.phase = phase;
+            assert_eq!(st.in_quorum(), in_quorum, "{phase:?}");
+        }
+        assert_eq!(st.peer_state(), "following - broadcast");
+        st.phase = Some(SessionPhase::ElectionOnly { confirmed: false });
+        assert!(st.view().confirming);
+        assert_eq!(st.peer_state(), "following - election-only (confirming)");
+    }
+}
