@@ -286,3 +286,76 @@ fn transport_events(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+    use wait_timeout::ChildExt;
+
+    const PANIC_CHILD_DIR: &str = "ZKELECT_PANIC_CHILD_DIR";
+
+    /// A zoo.cfg for node 1 of three voters (the others never run) in `dir`, with free ports.
+    fn lonely_node(dir: &std::path::Path) -> std::path::PathBuf {
+        let ports: Vec<u16> = (0..6)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()))
+            .collect::<Result<_, _>>()
+            .expect("free ports");
+        let mut text = format!("tickTime=100\ninitLimit=5\nsyncLimit=2\ndataDir={}\n", dir.display());
+        for sid in 1..=3 {
+            let (q, e) = (ports[2 * sid - 2], ports[2 * sid - 1]);
+            text.push_str(&format!("server.{sid}=127.0.0.1:{q}:{e}\n"));
+        }
+        std::fs::create_dir_all(dir).expect("dir");
+        std::fs::write(dir.join("myid"), "1\n").expect("myid");
+        let cfg = dir.join("zoo.cfg");
+        std::fs::write(&cfg, text).expect("zoo.cfg");
+        cfg
+    }
+
+    /// Child mode of the test below: a node whose election thread panics, under the daemon's policy.
+    #[test]
+    #[ignore = "child process of a_panic_in_the_election_thread_ends_the_process"]
+    fn panicking_node_child() {
+        let Some(dir) = std::env::var_os(PANIC_CHILD_DIR) else { return };
+        crate::runtime::logging::init();
+        crate::runtime::panic::install();
+        crate::peer::quorum_peer::PANIC_IN_ELECTION.store(true, std::sync::atomic::Ordering::Release);
+        let cfg = QuorumPeerConfig::load(&std::path::Path::new(&dir).join("zoo.cfg")).expect("config");
+        let node = Node::start(cfg).expect("start");
+        // The panic policy ends the process long before this.
+        std::thread::sleep(Duration::from_secs(60));
+        node.shutdown();
+    }
+
+    /// A panic in the election thread must not leave a node that answers votes but never elects:
+    /// the process logs the thread and the message at ERROR and exits with code 70.
+    #[test]
+    fn a_panic_in_the_election_thread_ends_the_process() {
+        let dir = std::env::temp_dir().join(format!("zkelect-panic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        lonely_node(&dir);
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--ignored", "--exact", "node::tests::panicking_node_child", "--nocapture", "--test-threads=1"])
+            .env(PANIC_CHILD_DIR, &dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the child");
+        let status = child.wait_timeout(Duration::from_secs(30)).expect("wait");
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let status = status.expect("the node kept running after its election thread panicked");
+        assert_eq!(status.code(), Some(crate::runtime::panic::EXIT_INTERNAL_ERROR), "{err}");
+        let line = err.lines().find(|l| l.contains(" ERROR ") && l.contains("panicked")).unwrap_or_default();
+        assert!(line.contains("Thread QuorumPeer[myid=1] panicked"), "{err}");
+        assert!(line.contains("test-only trigger: the election thread panics"), "{err}");
+    }
+}

@@ -8,9 +8,10 @@ mod common;
 
 use common::cluster::Cluster;
 use common::fake::{Fake, until_logged};
-use common::wait_for;
-use std::io::Read;
-use std::net::TcpListener;
+use common::{ask, free_ports, wait_for};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -104,4 +105,48 @@ fn hello_closed_by_a_leader_known_to_lead_is_not_retried() {
     }
     assert_eq!(port.count(), attempts, "node 1 kept dialling a leader that refuses its sessions");
     assert!(!c.log(1).contains("trying the session again"), "{}", c.log(1));
+}
+
+/// `zkelect status` (exit code) and the `zkelect_in_quorum` metric of the node on `client`/`metrics`.
+fn in_quorum(client: u16, metrics: u16) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_zkelect"))
+        .args(["status", &format!("127.0.0.1:{client}"), "--timeout-ms", "2000"])
+        .output()
+        .expect("zkelect status");
+    let mut s = TcpStream::connect(("127.0.0.1", metrics)).expect("metrics port");
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").expect("request");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    let line = body.lines().find(|l| l.starts_with("zkelect_in_quorum ")).unwrap_or("none").to_string();
+    (out.status.code(), line)
+}
+
+/// Until the election confirms its leader, a follower in election-only mode is not in a quorum:
+/// `zkelect status` says so (exit 1) and `zkelect_in_quorum` reads 0; once confirmed, 0 and 1.
+#[test]
+fn an_unconfirmed_election_only_follower_is_not_in_a_quorum() {
+    let metrics = free_ports(1)[0];
+    // syncLimit 50 ticks: the confirmation window (5 s) is long enough to look at the node inside it.
+    let extra = format!("initLimit=100\nsyncLimit=50\nmetricsProvider.httpPort={metrics}\n");
+    let mut c = Cluster::new(3, 0, &extra);
+    let (f2, f3) = (Fake::new(&c, 2), Fake::new(&c, 3));
+    let _port = ClosingPort::new(c.ports[&3].0);
+    c.start(1);
+    let client = c.ports[&1].2;
+    until_logged(&c, 1, "closed the session at our hello before it was known to lead", || {
+        f3.vote(1, ServerState::Looking, 3, 0);
+        f2.vote(1, ServerState::Looking, 3, 0);
+    });
+    // Nobody confirms 3 now: node 1 follows it in election-only mode, unconfirmed.
+    let mntr = ask(client, b"mntr");
+    assert!(mntr.contains("zk_peer_state\tfollowing - election-only (confirming)"), "{mntr}");
+    let (code, metric) = in_quorum(client, metrics);
+    assert_eq!((code, metric.as_str()), (Some(1), "zkelect_in_quorum 0"), "unconfirmed leader reported as a quorum");
+    // 3 leads and 2 follows it: confirmed (after one more refused session attempt).
+    until_logged(&c, 1, "Leader 3 confirmed through the election in epoch", || {
+        f3.vote(1, ServerState::Leading, 3, 0);
+        f2.vote(1, ServerState::Following, 3, 0);
+    });
+    let (code, metric) = in_quorum(client, metrics);
+    assert_eq!((code, metric.as_str()), (Some(0), "zkelect_in_quorum 1"));
 }
