@@ -194,7 +194,12 @@ impl QuorumPeerConfig {
             key: Some(key.to_string()),
             message,
         };
-        let entries = properties::parse(text);
+        let entries = properties::parse(text).map_err(|e| ConfigError {
+            file: file.to_string(),
+            line: Some(e.line),
+            key: None,
+            message: e.message,
+        })?;
         // First pass: the value that wins for each plain key (Java: last occurrence).
         let mut raw = BTreeMap::new();
         let mut lines = BTreeMap::new();
@@ -434,7 +439,7 @@ pub fn parse_config_text(bytes: &[u8]) -> Result<QuorumVerifier, String> {
     let mut groups = BTreeMap::new();
     let mut weights = BTreeMap::new();
     let mut hierarchical = false;
-    for e in properties::parse(text) {
+    for e in properties::parse(text).map_err(|e| e.to_string())? {
         let (k, v) = (e.key.as_str(), e.value.as_str());
         if let Some(id) = k.strip_prefix("server.") {
             let id = parse_id(id)?;
