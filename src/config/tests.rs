@@ -48,6 +48,11 @@ fn defaults_and_system_property_keys() {
     assert!(cfg.tcp_keep_alive);
     assert_eq!(cfg.quorum_cnxn_threads_size, 4);
     assert_eq!((cfg.min_notification_interval_ms, cfg.max_notification_interval_ms), (50, 800));
+    assert_eq!(cfg.metrics_http_host, None);
+
+    let cfg = parse(&format!("{THREE}metricsProvider.httpPort=7000\nmetricsProvider.httpHost=[::1]\n")).unwrap();
+    assert_eq!((cfg.metrics_http_port, cfg.metrics_http_host.as_deref()), (Some(7000), Some("::1")));
+    assert_eq!(cfg.raw["metricsProvider.httpHost"], "[::1]");
 }
 
 #[test]
@@ -96,8 +101,11 @@ fn error_table() {
         ("server.1=h:1:2:leader\n", "zoo.cfg:5: server.1: Unrecognised peertype: leader"),
         (
             "server.1=h:7:7\n",
-            "zoo.cfg:5: server.1: Client and election port must be different! Please update the configuration file on server.1",
+            "zoo.cfg:5: server.1: quorum port 7 and election port 7 must be different; change one of them",
         ),
+        ("initLimit=4294967306\n", "zoo.cfg:5: initLimit: 4294967306 is out of range 0..2147483647"),
+        ("syncLimit=-1\n", "zoo.cfg:5: syncLimit: -1 is out of range 0..2147483647"),
+        ("tickTime=2147483648\n", "zoo.cfg:5: tickTime: 2147483648 is out of range 1..2147483647"),
         ("server.1=h:1:2:observer\n", "zoo.cfg: Observers w/o participants is an invalid configuration"),
         ("", "zoo.cfg: no server.N lines: zkelect needs an ensemble to elect a leader"),
         (
@@ -119,7 +127,10 @@ fn error_table() {
     let no_dir = QuorumPeerConfig::parse(&format!("initLimit=1\nsyncLimit=1\n{THREE}"), "zoo.cfg").unwrap_err();
     assert_eq!(no_dir.to_string(), "zoo.cfg: dataDir is not set");
     let tick0 = parse(&format!("{THREE}tickTime=0\n")).unwrap_err();
-    assert_eq!(tick0.to_string(), "zoo.cfg:8: tickTime: tickTime is not set");
+    assert_eq!(
+        tick0.to_string(),
+        "zoo.cfg:8: tickTime: tickTime must be positive: set it in milliseconds, e.g. tickTime=2000"
+    );
 }
 
 #[test]
