@@ -178,10 +178,11 @@ impl<'a> Draft<'a> {
             Ok(false) => {}
             Err(e) => return Err(self.error(key, e.to_string())),
         }
-        if keys::is_data_server_key(name) {
-            log::debug!("{}:{line}: {key} only matters to a ZooKeeper data server; accepted and ignored", self.file);
+        if keys::is_ignored_key(name) {
+            log::debug!("{}:{line}: {key} does not matter to zkelect; accepted and ignored", self.file);
         } else {
-            log::warn!("{}:{line}: unknown configuration key {key}, ignored", self.file);
+            let hint = keys::suggest_key(key).map(|k| format!("; did you mean {k}?")).unwrap_or_default();
+            log::warn!("{}:{line}: unknown configuration key {key}, ignored{hint}", self.file);
         }
         Ok(())
     }
