@@ -13,6 +13,10 @@ pub(super) struct Draft<'a> {
     pub line: usize,
     pub cfg: QuorumPeerConfig,
     pub members: Members,
+    /// The file `members` come from: `file`, or the dynamic file once it is read.
+    pub members_file: String,
+    /// `dynamicConfigFile`, known before the pass: it forbids membership lines in `zoo.cfg`.
+    dynamic: Option<String>,
 }
 
 type Apply = fn(&mut Draft<'_>, &str) -> Result<(), ValueError>;
@@ -74,8 +78,9 @@ pub(super) const SETTINGS: &[(&str, Apply)] = &[
         }
         Ok(())
     }),
-    ("dynamicConfigFile", |_, _| {
-        Err(ValueError::Invalid("dynamic configuration files are not supported; list the servers in this file".into()))
+    ("dynamicConfigFile", |d, v| {
+        d.cfg.dynamic_config_file = Some(PathBuf::from(v));
+        Ok(())
     }),
     // Read before the pass, because server lines depend on it.
     ("multiAddress.enabled", |_, v| parse_bool(v).map(drop)),
@@ -156,22 +161,39 @@ fn positive(v: &str, key: &str, hint: &str) -> Result<u64, ValueError> {
 }
 
 impl<'a> Draft<'a> {
-    pub fn new(file: &'a str, multi_address: bool) -> Draft<'a> {
+    pub fn new(file: &'a str, multi_address: bool, dynamic: Option<String>) -> Draft<'a> {
         let cfg = QuorumPeerConfig {
             config_path: PathBuf::from(file),
             multi_address_enabled: multi_address,
             ..Default::default()
         };
-        Draft { file, line: 0, cfg, members: Members::new(Source::StaticFile, multi_address) }
+        let members = Members::new(Source::StaticFile, multi_address);
+        Draft { file, line: 0, cfg, members, members_file: file.to_string(), dynamic }
     }
 
     /// Applies one `key=value` of `zoo.cfg` found on `line`.
     pub fn apply_key(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigError> {
         self.line = line;
-        let name = key.strip_prefix("zookeeper.").unwrap_or(key);
+        let name = super::setting_name(key);
         if let Some((known, apply)) = SETTINGS.iter().find(|(k, _)| *k == name) {
             self.cfg.origin.lines.insert((*known).to_string(), line);
             return apply(self, value).map_err(|e| self.error(key, e.to_string()));
+        }
+        if let Some(dynamic) = &self.dynamic {
+            // QuorumPeerConfig.parseProperties tests these prefixes, `group` and `weight` without the dot.
+            if key.starts_with("server.") || key.starts_with("group") || key.starts_with("weight") {
+                return Err(self.error(
+                    key,
+                    format!(
+                        "parameter: {key} must be in a separate dynamic config file; \
+                         move it to {dynamic} or remove dynamicConfigFile"
+                    ),
+                ));
+            }
+            if key == "version" {
+                log::debug!("{}:{line}: version is taken from the dynamic file's name; ignored here", self.file);
+                return Ok(());
+            }
         }
         match self.members.add(key, value, line) {
             Ok(true) => return Ok(()),
@@ -188,6 +210,12 @@ impl<'a> Draft<'a> {
     }
 
     /// Logs a warning about the current key.
+    /// The `dynamicConfigFile` value and its line, if `zoo.cfg` has one.
+    pub fn dynamic_file(&self) -> Option<(&str, usize)> {
+        let line = self.cfg.origin.lines.get("dynamicConfigFile").copied().unwrap_or(0);
+        self.dynamic.as_deref().map(|d| (d, line))
+    }
+
     pub fn warn(&self, message: &str) {
         log::warn!("{}:{}: {message}", self.file, self.line);
     }
@@ -198,7 +226,7 @@ impl<'a> Draft<'a> {
 
     /// Derived values, once every key is in: the verifier and `dataLogDir`'s default.
     pub fn finish(mut self) -> Result<QuorumPeerConfig, ConfigError> {
-        let file = self.file.to_string();
+        let file = self.members_file.clone();
         let (qv, server_lines) = self.members.finish().map_err(|l| ConfigError {
             file: file.clone(),
             line: l.line,

@@ -239,7 +239,7 @@ fn known_keys() -> impl Iterator<Item = &'static str> {
 /// The known key an unknown `key` was probably meant to be: the same name in another case, or
 /// one a few edits away (`initLimt`, `ssl.quorum.keyStore.locaton`); `sever.1` gives `server.1`.
 pub fn suggest_key(key: &str) -> Option<String> {
-    let name = key.strip_prefix("zookeeper.").unwrap_or(key);
+    let name = super::setting_name(key);
     if let Some(member) = suggest_member(name) {
         return Some(member);
     }

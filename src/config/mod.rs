@@ -2,6 +2,7 @@
 //! ZooKeeper's defaults. Pure parsing; [`QuorumPeerConfig::load`] is the only function doing I/O.
 
 mod apply;
+pub mod dynamic;
 mod keys;
 pub mod members;
 pub mod properties;
@@ -80,6 +81,8 @@ pub struct QuorumPeerConfig {
     pub on_state_change: Option<PathBuf>,
     /// `zkelect.onStateChange.timeoutMs`: a hook run is killed after this long.
     pub on_state_change_timeout_ms: u64,
+    /// `dynamicConfigFile`, as written: the membership was read from it.
+    pub dynamic_config_file: Option<PathBuf>,
     /// Every `key=value` as read (last occurrence wins), for `conf`.
     pub raw: BTreeMap<String, String>,
     origin: Origin,
@@ -125,6 +128,7 @@ impl Default for QuorumPeerConfig {
             metrics_http_host: None,
             on_state_change: None,
             on_state_change_timeout_ms: 10_000,
+            dynamic_config_file: None,
             raw: BTreeMap::new(),
             origin: Origin::default(),
         }
@@ -132,7 +136,7 @@ impl Default for QuorumPeerConfig {
 }
 
 impl QuorumPeerConfig {
-    /// Reads `path` and `dataDir/myid`.
+    /// Reads `path`, its `dynamicConfigFile` if it names one, and `dataDir/myid`.
     pub fn load(path: &Path) -> Result<QuorumPeerConfig, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -141,7 +145,7 @@ impl QuorumPeerConfig {
             key: None,
             message: format!("cannot read configuration: {e}"),
         })?;
-        let mut cfg = QuorumPeerConfig::parse(&text, &file)?;
+        let mut cfg = QuorumPeerConfig::parse_with_dynamic(&text, &file, |p| std::fs::read_to_string(p))?;
         cfg.config_path = path.to_path_buf();
         let myid_path = cfg.data_dir.join("myid");
         let myid_text = match std::fs::read_to_string(&myid_path) {
@@ -188,7 +192,25 @@ impl QuorumPeerConfig {
     }
 
     /// Parses the text of a `zoo.cfg`. `my_id` is left 0 until [`set_my_id`](Self::set_my_id).
+    /// A `dynamicConfigFile` is refused here, as reading it is I/O: see
+    /// [`parse_with_dynamic`](Self::parse_with_dynamic).
     pub fn parse(text: &str, file: &str) -> Result<QuorumPeerConfig, ConfigError> {
+        Self::parse_with_dynamic(text, file, |_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "QuorumPeerConfig::parse reads no files; use QuorumPeerConfig::load",
+            ))
+        })
+    }
+
+    /// Parses the text of a `zoo.cfg`; `read_dynamic` gives the text of its `dynamicConfigFile`
+    /// (the path as written: a relative path is relative to the working directory, as in
+    /// ZooKeeper, which opens it with `new FileInputStream(path)`).
+    pub fn parse_with_dynamic(
+        text: &str,
+        file: &str,
+        read_dynamic: impl FnOnce(&Path) -> std::io::Result<String>,
+    ) -> Result<QuorumPeerConfig, ConfigError> {
         let entries = properties::parse(text).map_err(|e| ConfigError {
             file: file.to_string(),
             line: Some(e.line),
@@ -197,24 +219,30 @@ impl QuorumPeerConfig {
         })?;
         // The value that wins for each key (Java: the last occurrence).
         let mut raw = BTreeMap::new();
-        let mut lines = BTreeMap::new();
         for e in &entries {
             raw.insert(e.key.clone(), e.value.clone());
-            lines.insert(e.key.as_str(), e.line);
         }
-        // Server lines depend on it, wherever they are in the file.
-        let multi_address = match raw.get("multiAddress.enabled") {
-            None => false,
-            Some(v) => values::parse_bool(v).map_err(|e| ConfigError {
-                file: file.to_string(),
-                line: lines.get("multiAddress.enabled").copied(),
-                key: Some("multiAddress.enabled".into()),
-                message: e.to_string(),
-            })?,
-        };
-        let mut draft = apply::Draft::new(file, multi_address);
+        let mut draft = apply::Draft::new(file, multi_address(&entries, file)?, dynamic_file(&entries));
         for e in &entries {
             draft.apply_key(&e.key, &e.value, e.line)?;
+        }
+        if let Some((path, line)) = draft.dynamic_file() {
+            let path = path.to_string();
+            let text = read_dynamic(Path::new(&path)).map_err(|e| ConfigError {
+                file: file.to_string(),
+                line: Some(line),
+                key: Some("dynamicConfigFile".into()),
+                message: format!(
+                    "cannot read {path}: {e}{}",
+                    if Path::new(&path).is_relative() {
+                        " (a relative path is read from the working directory, as ZooKeeper does)"
+                    } else {
+                        ""
+                    }
+                ),
+            })?;
+            draft.members = dynamic::parse_dynamic(&text, &path, draft.cfg.multi_address_enabled)?;
+            draft.members_file = path;
         }
         let mut cfg = draft.finish()?;
         cfg.raw = raw;
@@ -231,6 +259,29 @@ impl QuorumPeerConfig {
     pub fn socket_timeout_ms(&self) -> u64 {
         self.quorum_cnxn_timeout_ms.unwrap_or(self.tick_time * self.sync_limit as u64)
     }
+}
+
+/// `multiAddress.enabled`, needed before the pass: server lines depend on it wherever they are.
+fn multi_address(entries: &[properties::Entry], file: &str) -> Result<bool, ConfigError> {
+    let Some(e) = entries.iter().rev().find(|e| setting_name(&e.key) == "multiAddress.enabled") else {
+        return Ok(false);
+    };
+    values::parse_bool(&e.value).map_err(|m| ConfigError {
+        file: file.to_string(),
+        line: Some(e.line),
+        key: Some(e.key.clone()),
+        message: m.to_string(),
+    })
+}
+
+/// `dynamicConfigFile`, needed before the pass: with it, membership lines in `zoo.cfg` are errors.
+fn dynamic_file(entries: &[properties::Entry]) -> Option<String> {
+    entries.iter().rev().find(|e| setting_name(&e.key) == "dynamicConfigFile").map(|e| e.value.clone())
+}
+
+/// A key's name without the `zookeeper.` prefix that system-property settings may carry.
+fn setting_name(key: &str) -> &str {
+    key.strip_prefix("zookeeper.").unwrap_or(key)
 }
 
 /// Why a config text received from a peer was not accepted.

@@ -1,4 +1,5 @@
 use super::*;
+use std::path::Path;
 
 const BASE: &str = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/tmp/zk\n";
 
@@ -153,6 +154,20 @@ fn load_reports_missing_myid() {
     assert_eq!(e.message, "myid file is missing");
     std::fs::write(dir.join("myid"), "3\n").unwrap();
     assert_eq!(QuorumPeerConfig::load(&cfg_path).unwrap().my_id, 3);
+
+    let dynamic = dir.join("zoo.cfg.dynamic.2a");
+    std::fs::write(&dynamic, THREE).unwrap();
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir={}\ndynamicConfigFile={}\n",
+            dir.display(),
+            dynamic.display()
+        ),
+    )
+    .unwrap();
+    let cfg = QuorumPeerConfig::load(&cfg_path).unwrap();
+    assert_eq!((cfg.my_id, cfg.quorum_verifier.version), (3, 0x2a));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -174,4 +189,72 @@ fn received_config_text() {
     ] {
         assert!(parse_config_text(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
     }
+}
+
+fn parse_dyn(extra: &str, name: &str, dynamic: &str) -> Result<QuorumPeerConfig, ConfigError> {
+    let text = format!("{BASE}dynamicConfigFile={name}\n{extra}");
+    QuorumPeerConfig::parse_with_dynamic(&text, "zoo.cfg", |p| {
+        assert_eq!(p, Path::new(name));
+        Ok(dynamic.to_string())
+    })
+}
+
+#[test]
+fn dynamic_config_file() {
+    let cfg = parse_dyn("", "/etc/zk/zoo.cfg.dynamic.100000000", THREE).unwrap();
+    assert_eq!(cfg.quorum_verifier.version, 0x1_0000_0000);
+    assert_eq!(cfg.dynamic_config_file.as_deref(), Some(Path::new("/etc/zk/zoo.cfg.dynamic.100000000")));
+    assert_eq!(cfg.quorum_verifier.members.len(), 3);
+    assert!(cfg.quorum_verifier.config_text().ends_with("\nversion=100000000"));
+    // No hex suffix: version 0. A `version` line in zoo.cfg does not count with a dynamic file.
+    let cfg = parse_dyn("version=5\n", "dyn.cfg", THREE).unwrap();
+    assert_eq!(cfg.quorum_verifier.version, 0);
+    // Without a dynamic file it does (QuorumMaj reads it).
+    assert_eq!(parse(&format!("{THREE}version=1a\n")).unwrap().quorum_verifier.version, 0x1a);
+
+    let hier = "server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\ngroup.1=1:2:3\nweight.3=2\n";
+    let cfg = parse_dyn("", "zoo.cfg.dynamic.0", hier).unwrap();
+    assert_eq!(cfg.quorum_verifier.weight(3), 2);
+
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "server.1=h:1:2\n",
+            THREE,
+            "zoo.cfg:6: server.1: parameter: server.1 must be in a separate dynamic config file; \
+             move it to zoo.cfg.dynamic.1 or remove dynamicConfigFile",
+        ),
+        (
+            "weight.1=2\n",
+            THREE,
+            "zoo.cfg:6: weight.1: parameter: weight.1 must be in a separate dynamic config file; \
+             move it to zoo.cfg.dynamic.1 or remove dynamicConfigFile",
+        ),
+        ("", "server.1=h:1:2\nversion=1\n", "zoo.cfg.dynamic.1:2: version: dynamic file shouldn't have version inside"),
+        (
+            "",
+            "server.1=h:1:2\ntickTime=2000\n",
+            "zoo.cfg.dynamic.1:2: tickTime: Unrecognised parameter: tickTime; a dynamic file holds only \
+             server.N, group.G and weight.S lines, move it to the static configuration",
+        ),
+        (
+            "",
+            "server.1=h:1:2\nserver.2=h:3\n",
+            "zoo.cfg.dynamic.1:2: server.2: missing election port in 'h:3' (server.2)",
+        ),
+        ("", "server.1=h:1:2:observer\n", "zoo.cfg: Observers w/o participants is an invalid configuration"),
+    ];
+    for (extra, dynamic, want) in cases {
+        let got = parse_dyn(extra, "zoo.cfg.dynamic.1", dynamic).map(|_| ()).unwrap_err().to_string();
+        assert_eq!(&got, want, "for {extra:?} / {dynamic:?}");
+    }
+    let neg = parse_dyn("", "zoo.cfg.dynamic.-1", THREE).unwrap_err();
+    assert!(neg.to_string().starts_with("zoo.cfg.dynamic.-1: the version -1 at the end of the file name is negative"));
+
+    // parse reads no files.
+    let e = parse("dynamicConfigFile=zoo.cfg.dynamic.1\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "zoo.cfg:5: dynamicConfigFile: cannot read zoo.cfg.dynamic.1: QuorumPeerConfig::parse reads no files; \
+         use QuorumPeerConfig::load (a relative path is read from the working directory, as ZooKeeper does)"
+    );
 }
