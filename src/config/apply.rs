@@ -45,7 +45,8 @@ pub(super) const SETTINGS: &[(&str, Apply)] = &[
         Ok(())
     }),
     ("clientPort", |d, v| {
-        d.cfg.client_port = Some(parse_port(v)?);
+        // 0 is "not set" for ZooKeeper: no client listener.
+        d.cfg.client_port = Some(parse_port(v)?).filter(|&p| p != 0);
         Ok(())
     }),
     ("clientPortAddress", |d, v| {
@@ -236,6 +237,8 @@ impl<'a> Draft<'a> {
         self.cfg.quorum_verifier = qv;
         self.cfg.origin.server_lines = server_lines;
         self.cfg.origin.members_file = file;
+        self.cfg.origin.static_client = (self.cfg.client_port, self.cfg.client_port_address.clone());
+        self.cfg.origin.configured_peer_type = self.cfg.peer_type;
         if self.cfg.data_log_dir.as_os_str().is_empty() {
             self.cfg.data_log_dir = self.cfg.data_dir.clone();
         }

@@ -5,6 +5,7 @@ mod apply;
 pub mod dynamic;
 mod keys;
 pub mod members;
+mod myid;
 pub mod properties;
 pub mod quorum;
 pub mod server;
@@ -96,6 +97,10 @@ struct Origin {
     /// The file holding the `server.N` lines, and the line of each.
     members_file: String,
     server_lines: BTreeMap<i64, usize>,
+    /// `clientPort` and `clientPortAddress` as configured, before the own server line counts.
+    static_client: (Option<u16>, Option<String>),
+    /// `peerType` as configured; the server list decides the role.
+    configured_peer_type: LearnerType,
 }
 
 /// ZooKeeper's defaults; `dataDir`, `initLimit`, `syncLimit` and the servers have none.
@@ -147,48 +152,8 @@ impl QuorumPeerConfig {
         })?;
         let mut cfg = QuorumPeerConfig::parse_with_dynamic(&text, &file, |p| std::fs::read_to_string(p))?;
         cfg.config_path = path.to_path_buf();
-        let myid_path = cfg.data_dir.join("myid");
-        let myid_text = match std::fs::read_to_string(&myid_path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ConfigError {
-                    file: myid_path.display().to_string(),
-                    line: None,
-                    key: None,
-                    message: "myid file is missing".into(),
-                });
-            }
-            Err(e) => {
-                return Err(ConfigError {
-                    file: myid_path.display().to_string(),
-                    line: None,
-                    key: None,
-                    message: format!("cannot read myid: {e}"),
-                });
-            }
-        };
-        cfg.set_my_id(&myid_text, &myid_path.display().to_string())?;
+        cfg.read_my_id()?;
         Ok(cfg)
-    }
-
-    /// Sets `my_id` from the text of a `myid` file and checks that it is a configured server.
-    pub fn set_my_id(&mut self, myid_text: &str, myid_file: &str) -> Result<(), ConfigError> {
-        let first = myid_text.lines().next().unwrap_or("").trim();
-        let id: i64 = first.parse().map_err(|_| ConfigError {
-            file: myid_file.to_string(),
-            line: Some(1),
-            key: None,
-            message: format!("serverid {first} is not a number"),
-        })?;
-        let server = self.quorum_verifier.members.get(&id).ok_or_else(|| ConfigError {
-            file: myid_file.to_string(),
-            line: Some(1),
-            key: None,
-            message: format!("My id {id} not in the peer list"),
-        })?;
-        self.peer_type = server.learner_type;
-        self.my_id = id;
-        Ok(())
     }
 
     /// Parses the text of a `zoo.cfg`. `my_id` is left 0 until [`set_my_id`](Self::set_my_id).

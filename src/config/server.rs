@@ -3,8 +3,9 @@
 use std::fmt;
 
 /// Participant or observer (`QuorumPeer.LearnerType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum LearnerType {
+    #[default]
     Participant,
     Observer,
 }

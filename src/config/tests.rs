@@ -1,5 +1,5 @@
 use super::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const BASE: &str = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/tmp/zk\n";
 
@@ -134,24 +134,165 @@ fn error_table() {
     );
 }
 
+/// A fresh directory under the system temp directory, removed by the caller.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zkelect-cfg-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// How a case of [`mistakes_caught_before_start`] reaches its error.
+enum Case {
+    /// `BASE` plus these lines.
+    Parse(&'static str),
+    /// `BASE` plus these lines, then this `myid` text.
+    MyId(&'static str, &'static str),
+    /// A `zoo.cfg` whose dataDir is `<dir>/data`, loaded; `myid` is written when given, and the
+    /// data directory is created unless `no_data_dir`.
+    Load { myid: Option<&'static str>, no_data_dir: bool },
+}
+
+/// Configuration mistakes that ZooKeeper reports late, misleadingly or not at all: each gives
+/// one error that names the place and says what to change.
 #[test]
-fn myid_errors() {
-    let mut cfg = parse(THREE).unwrap();
-    assert_eq!(cfg.set_my_id("7\n", "d/myid").unwrap_err().to_string(), "d/myid:1: My id 7 not in the peer list");
-    assert_eq!(cfg.set_my_id("one", "d/myid").unwrap_err().to_string(), "d/myid:1: serverid one is not a number");
-    cfg.set_my_id("2", "d/myid").unwrap();
-    assert_eq!(cfg.my_id, 2);
+fn mistakes_caught_before_start() {
+    let dir = temp_dir("mistakes");
+    let data = dir.join("data");
+    let d = data.display();
+    let three_and = |extra: &str| format!("{THREE}{extra}");
+    let cases: Vec<(&str, Case, String)> = vec![
+        (
+            "two servers with one election address",
+            Case::Parse("server.1=h:1:2\nserver.2=h:3:4\nserver.3=H:5:2\n"),
+            "zoo.cfg:7: server.3: election address H:2 is also the election address of server.1 (line 5); every quorum \
+             and election address must be unique: change the port on one of the lines"
+                .into(),
+        ),
+        (
+            "two servers with one quorum address",
+            Case::Parse("server.1=[::1]:1:2\nserver.2=[0:0::1]:1:4\nserver.3=h:5:6\n"),
+            "zoo.cfg:6: server.2: quorum address [0:0::1]:1 is also the quorum address of server.1 (line 5); every \
+             quorum and election address must be unique: change the port on one of the lines"
+                .into(),
+        ),
+        (
+            "a quorum address that is another server's election address",
+            Case::Parse("server.1=h:1:2\nserver.2=h:2:4\nserver.3=h:5:6\n"),
+            "zoo.cfg:6: server.2: quorum address h:2 is also the election address of server.1 (line 5); every quorum \
+             and election address must be unique: change the port on one of the lines"
+                .into(),
+        ),
+        (
+            "quorum port equal to election port",
+            Case::Parse("server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:2888:2888\n"),
+            "zoo.cfg:7: server.3: quorum port 2888 and election port 2888 must be different; change one of them".into(),
+        ),
+        (
+            "clientPort equal to the own quorum port",
+            Case::MyId("clientPort=2881\nserver.1=127.0.0.1:2881:3881\nserver.2=127.0.0.1:2882:3882\nserver.3=127.0.0.1:2883:3883\n", "1"),
+            "zoo.cfg:5: clientPort: client port 2881 is also this node's quorum port (server.1=127.0.0.1:2881:3881); \
+             change one of them"
+                .into(),
+        ),
+        (
+            "client part of the own server line equal to its election port",
+            Case::MyId("server.1=h:1:2\nserver.2=h:3:4;4\nserver.3=h:5:6\n", "2"),
+            "zoo.cfg:6: server.2: client port 4 is also this node's election port (server.2=h:3:4); change one of them"
+                .into(),
+        ),
+        (
+            "port 0 in a server line",
+            Case::Parse("server.1=h:1:2\nserver.2=h:0:4\nserver.3=h:5:6\n"),
+            "zoo.cfg:6: server.2: quorum port 0: a peer cannot dial port 0; give a port in 1..65535".into(),
+        ),
+        (
+            "client port 0 in a server line",
+            Case::Parse("server.1=h:1:2;0\nserver.2=h:3:4\nserver.3=h:5:6\n"),
+            "zoo.cfg:5: server.1: client port 0: clients cannot connect to port 0; give a port in 1..65535 or drop \
+             the ;client part"
+                .into(),
+        ),
+        (
+            "myid missing",
+            Case::Load { myid: None, no_data_dir: false },
+            format!(
+                "{d}/myid: myid file is missing; the configured server ids are 1, 2, 3: write this node's id with: \
+                 echo <id> > {d}/myid"
+            ),
+        ),
+        (
+            "myid empty",
+            Case::Load { myid: Some("\n"), no_data_dir: false },
+            format!(
+                "{d}/myid: myid file is empty; the configured server ids are 1, 2, 3: write this node's id with: \
+                 echo <id> > {d}/myid"
+            ),
+        ),
+        (
+            "myid not in the list",
+            Case::MyId("server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\nserver.9=h:7:8:observer\n", "7"),
+            "myid:1: My id 7 not in the peer list; the configured server ids are 1, 2, 3, 9 (observer): write this \
+             node's id with: echo <id> > /tmp/zk/myid"
+                .into(),
+        ),
+        ("myid not a number", Case::MyId(THREE, "one"), "myid:1: serverid one is not a number".into()),
+        (
+            "dataDir missing",
+            Case::Load { myid: None, no_data_dir: true },
+            format!(
+                "{}:4: dataDir: dataDir {d} does not exist: create it with mkdir -p {d} and write this node's id in \
+                 it; the configured server ids are 1, 2, 3: write this node's id with: echo <id> > {d}/myid",
+                dir.join("zoo.cfg").display()
+            ),
+        ),
+        (
+            "tickTime=0",
+            Case::Parse("tickTime=0\nserver.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\n"),
+            "zoo.cfg:5: tickTime: tickTime must be positive: set it in milliseconds, e.g. tickTime=2000".into(),
+        ),
+    ];
+    for (what, case, want) in cases {
+        let got = match case {
+            Case::Parse(extra) => parse(extra).map(drop),
+            Case::MyId(extra, myid) => parse(extra).and_then(|mut c| c.set_my_id(myid, "myid")),
+            Case::Load { myid, no_data_dir } => {
+                let _ = std::fs::remove_dir_all(&data);
+                if !no_data_dir {
+                    std::fs::create_dir_all(&data).unwrap();
+                }
+                if let Some(m) = myid {
+                    std::fs::write(data.join("myid"), m).unwrap();
+                }
+                let cfg = dir.join("zoo.cfg");
+                std::fs::write(&cfg, format!("tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir={d}\n{THREE}")).unwrap();
+                QuorumPeerConfig::load(&cfg).map(drop)
+            }
+        };
+        assert_eq!(got.map_err(|e| e.to_string()), Err(want), "{what}");
+    }
+    // An unknown key close to a known one is a warning with a hint, not an error.
+    assert!(parse(&three_and("initLimt=5\n")).is_ok());
+    assert_eq!(keys::suggest_key("initLimt").as_deref(), Some("initLimit"));
+    assert_eq!(keys::suggest_key("zookeeper.ssl.quorum.clientauth").as_deref(), Some("ssl.quorum.clientAuth"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
-fn load_reports_missing_myid() {
-    let dir = std::env::temp_dir().join(format!("zkelect-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+fn myid_sets_id_and_role() {
+    let mut cfg = parse(&format!("{THREE}server.4=127.0.0.1:2884:3884:observer\n")).unwrap();
+    cfg.set_my_id("2\n", "myid").unwrap();
+    assert_eq!((cfg.my_id, cfg.peer_type), (2, LearnerType::Participant));
+    cfg.set_my_id(" 4 \nignored", "myid").unwrap();
+    assert_eq!((cfg.my_id, cfg.peer_type), (4, LearnerType::Observer));
+}
+
+#[test]
+fn load_reads_myid_and_the_dynamic_file() {
+    let dir = temp_dir("load");
     let cfg_path = dir.join("zoo.cfg");
     std::fs::write(&cfg_path, format!("tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir={}\n{THREE}", dir.display()))
         .unwrap();
-    let e = QuorumPeerConfig::load(&cfg_path).unwrap_err();
-    assert_eq!(e.message, "myid file is missing");
     std::fs::write(dir.join("myid"), "3\n").unwrap();
     assert_eq!(QuorumPeerConfig::load(&cfg_path).unwrap().my_id, 3);
 
@@ -168,7 +309,59 @@ fn load_reports_missing_myid() {
     .unwrap();
     let cfg = QuorumPeerConfig::load(&cfg_path).unwrap();
     assert_eq!((cfg.my_id, cfg.quorum_verifier.version), (3, 0x2a));
+    std::fs::remove_file(&dynamic).unwrap();
+    let e = QuorumPeerConfig::load(&cfg_path).unwrap_err();
+    assert_eq!((e.line, e.key.as_deref()), (Some(5), Some("dynamicConfigFile")));
+    assert!(e.message.starts_with(&format!("cannot read {}: ", dynamic.display())), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `server.N=...;[host:]port` gives the client address when `clientPort` is absent; with both,
+/// they must agree as ZooKeeper's setupClientPort requires.
+#[test]
+fn client_address_from_the_server_line() {
+    let servers = "server.1=h:1:2;127.0.0.1:2181\nserver.2=h:3:4;2182\nserver.3=[::1]:5:6;[::1]:2183\n";
+    let own = |extra: &str, id: &str| -> Result<QuorumPeerConfig, String> {
+        let mut cfg = parse(&format!("{servers}{extra}")).map_err(|e| e.to_string())?;
+        cfg.set_my_id(id, "myid").map_err(|e| e.to_string())?;
+        Ok(cfg)
+    };
+    let addr = |extra: &str, id: &str| own(extra, id).map(|c| c.client_address());
+    assert_eq!(parse(servers).unwrap().client_address(), None, "before myid only clientPort counts");
+    assert_eq!(addr("", "1"), Ok(Some(HostPort::new("127.0.0.1", 2181))));
+    assert_eq!(addr("", "2"), Ok(Some(HostPort::new("0.0.0.0", 2182))));
+    assert_eq!(addr("", "3"), Ok(Some(HostPort::new("::1", 2183))));
+    let cfg = own("", "1").unwrap();
+    assert_eq!((cfg.client_port, cfg.client_port_address.as_deref()), (Some(2181), Some("127.0.0.1")));
+    // The client part stays in the config text, as Java prints it.
+    assert!(cfg.quorum_verifier.config_text().contains("server.2=h:3:4:participant;0.0.0.0:2182\n"));
+
+    // Static and server line agree: a wildcard static address needs the same port only.
+    assert_eq!(addr("clientPort=2181\n", "1"), Ok(Some(HostPort::new("127.0.0.1", 2181))));
+    assert_eq!(addr("clientPort=2183\nclientPortAddress=[0:0:0::1]\n", "3"), Ok(Some(HostPort::new("::1", 2183))));
+    assert_eq!(
+        addr("clientPort=2999\n", "1"),
+        Err("zoo.cfg:8: clientPort: client address for this server (id = 1) in static config file is 0.0.0.0:2999, \
+             which is different from the client address in its server.1 line: 127.0.0.1:2181; make \
+             clientPort/clientPortAddress agree with that line, or remove them"
+            .into())
+    );
+    assert_eq!(
+        addr("clientPort=2182\nclientPortAddress=127.0.0.1\n", "2"),
+        Err("zoo.cfg:9: clientPortAddress: client address for this server (id = 2) in static config file is \
+             127.0.0.1:2182, which is different from the client address in its server.2 line: 0.0.0.0:2182; make \
+             clientPort/clientPortAddress agree with that line, or remove them"
+            .into())
+    );
+    // Another server's client part does not matter to this node, and set_my_id can be repeated.
+    let mut cfg = parse(&format!("{servers}server.4=h:7:8\nclientPort=2999\n")).unwrap();
+    cfg.set_my_id("4", "myid").unwrap();
+    assert_eq!(cfg.client_address(), Some(HostPort::new("0.0.0.0", 2999)));
+    cfg.set_my_id("2", "myid").unwrap_err();
+    cfg.set_my_id("4", "myid").unwrap();
+    assert_eq!(cfg.client_address(), Some(HostPort::new("0.0.0.0", 2999)));
+    // clientPort=0 is "not set", as in ZooKeeper.
+    assert_eq!(parse(&format!("{THREE}clientPort=0\n")).unwrap().client_address(), None);
 }
 
 #[test]
