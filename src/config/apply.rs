@@ -3,6 +3,7 @@
 
 use super::members::{Members, Source};
 use super::server::LearnerType;
+use super::tls::TLS_SETTINGS;
 use super::values::{JAVA_INT_MAX, ValueError, parse_bool, parse_int_in, parse_num, parse_port, unbracket};
 use super::{ConfigError, QuorumPeerConfig, keys};
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ pub(super) struct Draft<'a> {
     dynamic: Option<String>,
 }
 
-type Apply = fn(&mut Draft<'_>, &str) -> Result<(), ValueError>;
+pub(super) type Apply = fn(&mut Draft<'_>, &str) -> Result<(), ValueError>;
 
 /// Every plain key zkelect reads, with ZooKeeper's name. Settings Java reads as system properties
 /// may also carry their `zookeeper.` prefix.
@@ -140,13 +141,12 @@ pub(super) const SETTINGS: &[(&str, Apply)] = &[
         d.cfg.on_state_change_timeout_ms = parse_num(v)?.max(1);
         Ok(())
     }),
-    ("sslQuorum", refuse_if_true),
-    ("quorum.auth.enableSasl", refuse_if_true),
-    ("quorum.auth.learnerRequireSasl", refuse_if_true),
-    ("quorum.auth.serverRequireSasl", refuse_if_true),
+    ("quorum.auth.enableSasl", refuse_sasl),
+    ("quorum.auth.learnerRequireSasl", refuse_sasl),
+    ("quorum.auth.serverRequireSasl", refuse_sasl),
 ];
 
-fn refuse_if_true(_: &mut Draft<'_>, v: &str) -> Result<(), ValueError> {
+fn refuse_sasl(_: &mut Draft<'_>, v: &str) -> Result<(), ValueError> {
     if parse_bool(v)? {
         return Err(ValueError::Invalid("quorum TLS/SASL is not supported by zkelect; peers must have it off".into()));
     }
@@ -176,7 +176,7 @@ impl<'a> Draft<'a> {
     pub fn apply_key(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigError> {
         self.line = line;
         let name = super::setting_name(key);
-        if let Some((known, apply)) = SETTINGS.iter().find(|(k, _)| *k == name) {
+        if let Some((known, apply)) = SETTINGS.iter().chain(TLS_SETTINGS).find(|(k, _)| *k == name) {
             self.cfg.origin.lines.insert((*known).to_string(), line);
             return apply(self, value).map_err(|e| self.error(key, e.to_string()));
         }
@@ -239,6 +239,7 @@ impl<'a> Draft<'a> {
         self.cfg.origin.members_file = file;
         self.cfg.origin.static_client = (self.cfg.client_port, self.cfg.client_port_address.clone());
         self.cfg.origin.configured_peer_type = self.cfg.peer_type;
+        self.cfg.quorum_tls.infer_store_types();
         if self.cfg.data_log_dir.as_os_str().is_empty() {
             self.cfg.data_log_dir = self.cfg.data_dir.clone();
         }

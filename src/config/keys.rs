@@ -6,6 +6,7 @@
 //! sources): keys for data servers, clients, SASL, the admin server and the JVM.
 
 use super::apply::SETTINGS;
+use super::tls::TLS_SETTINGS;
 
 /// Keys ZooKeeper 3.8 reads that do not matter to zkelect: accepted and logged at debug.
 pub const IGNORED_KEYS: &[&str] = &[
@@ -198,27 +199,7 @@ pub const IGNORED_KEYS: &[&str] = &[
     "jute.maxbuffer",
     "readonlymode.enabled",
     "initialize",
-    // Quorum TLS: read by the quorum peer, not used by zkelect yet.
-    "portUnification",
-    "sslQuorumReloadCertFiles",
-    "ssl.quorum.protocol",
-    "ssl.quorum.enabledProtocols",
-    "ssl.quorum.ciphersuites",
-    "ssl.quorum.keyStore.location",
-    "ssl.quorum.keyStore.password",
-    "ssl.quorum.keyStore.passwordPath",
-    "ssl.quorum.keyStore.type",
-    "ssl.quorum.trustStore.location",
-    "ssl.quorum.trustStore.password",
-    "ssl.quorum.trustStore.passwordPath",
-    "ssl.quorum.trustStore.type",
-    "ssl.quorum.context.supplier.class",
-    "ssl.quorum.hostnameVerification",
-    "ssl.quorum.allowReverseDnsLookup",
-    "ssl.quorum.crl",
-    "ssl.quorum.ocsp",
-    "ssl.quorum.clientAuth",
-    "ssl.quorum.handshakeDetectionTimeoutMillis",
+    // ZooKeeper 3.8's name; zkelect never falls back to reverse DNS (see tls.rs).
 ];
 
 /// Open families: `authProvider.N=class` and the metrics provider's own settings.
@@ -233,7 +214,7 @@ pub fn is_ignored_key(k: &str) -> bool {
 
 /// Every key with a fixed name that ZooKeeper or zkelect reads.
 fn known_keys() -> impl Iterator<Item = &'static str> {
-    SETTINGS.iter().map(|(k, _)| *k).chain(IGNORED_KEYS.iter().copied())
+    SETTINGS.iter().chain(TLS_SETTINGS).map(|(k, _)| *k).chain(IGNORED_KEYS.iter().copied())
 }
 
 /// The known key an unknown `key` was probably meant to be: the same name in another case, or

@@ -9,6 +9,7 @@ mod myid;
 pub mod properties;
 pub mod quorum;
 pub mod server;
+pub mod tls;
 mod validate;
 pub mod values;
 
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 pub use members::MemberError;
 pub use quorum::{Hierarchy, QuorumVerifier};
 pub use server::{HostPort, LearnerType, QuorumServer, ServerAddress, ServerLineError};
+pub use tls::{ClientAuth, QuorumTlsConfig, Secret, StoreConfig, StoreType, TlsVersion};
 pub use values::ValueError;
 
 /// A configuration error naming the file, the line and the key where it applies.
@@ -82,9 +84,11 @@ pub struct QuorumPeerConfig {
     pub on_state_change: Option<PathBuf>,
     /// `zkelect.onStateChange.timeoutMs`: a hook run is killed after this long.
     pub on_state_change_timeout_ms: u64,
+    /// Quorum TLS: `sslQuorum`, `portUnification`, `sslQuorumReloadCertFiles`, `ssl.quorum.*`.
+    pub quorum_tls: QuorumTlsConfig,
     /// `dynamicConfigFile`, as written: the membership was read from it.
     pub dynamic_config_file: Option<PathBuf>,
-    /// Every `key=value` as read (last occurrence wins), for `conf`.
+    /// Every `key=value` as read (last occurrence wins), for `conf`; passwords are redacted.
     pub raw: BTreeMap<String, String>,
     origin: Origin,
 }
@@ -133,6 +137,7 @@ impl Default for QuorumPeerConfig {
             metrics_http_host: None,
             on_state_change: None,
             on_state_change_timeout_ms: 10_000,
+            quorum_tls: QuorumTlsConfig::default(),
             dynamic_config_file: None,
             raw: BTreeMap::new(),
             origin: Origin::default(),
@@ -185,7 +190,8 @@ impl QuorumPeerConfig {
         // The value that wins for each key (Java: the last occurrence).
         let mut raw = BTreeMap::new();
         for e in &entries {
-            raw.insert(e.key.clone(), e.value.clone());
+            let value = if is_secret(&e.key) { "<redacted>".to_string() } else { e.value.clone() };
+            raw.insert(e.key.clone(), value);
         }
         let mut draft = apply::Draft::new(file, multi_address(&entries, file)?, dynamic_file(&entries));
         for e in &entries {
@@ -242,6 +248,12 @@ fn multi_address(entries: &[properties::Entry], file: &str) -> Result<bool, Conf
 /// `dynamicConfigFile`, needed before the pass: with it, membership lines in `zoo.cfg` are errors.
 fn dynamic_file(entries: &[properties::Entry]) -> Option<String> {
     entries.iter().rev().find(|e| setting_name(&e.key) == "dynamicConfigFile").map(|e| e.value.clone())
+}
+
+/// Keys whose values must not be shown: store passwords and the authentication providers' secrets.
+fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.ends_with("password") || k.ends_with("superdigest")
 }
 
 /// A key's name without the `zookeeper.` prefix that system-property settings may carry.

@@ -110,8 +110,12 @@ fn error_table() {
         ("server.1=h:1:2:observer\n", "zoo.cfg: Observers w/o participants is an invalid configuration"),
         ("", "zoo.cfg: no server.N lines: zkelect needs an ensemble to elect a leader"),
         (
-            "sslQuorum=true\n",
-            "zoo.cfg:5: sslQuorum: quorum TLS/SASL is not supported by zkelect; peers must have it off",
+            "quorum.auth.enableSasl=true\n",
+            "zoo.cfg:5: quorum.auth.enableSasl: quorum TLS/SASL is not supported by zkelect; peers must have it off",
+        ),
+        (
+            "quorum.auth.serverRequireSasl=TRUE\n",
+            "zoo.cfg:5: quorum.auth.serverRequireSasl: quorum TLS/SASL is not supported by zkelect; peers must have it off",
         ),
         ("server.1=h:1:2\nserver.2=h:3:4\ngroup.1=1\n", "zoo.cfg: server.2: Server 2 is not in a group"),
         (
@@ -450,4 +454,172 @@ fn dynamic_config_file() {
         "zoo.cfg:5: dynamicConfigFile: cannot read zoo.cfg.dynamic.1: QuorumPeerConfig::parse reads no files; \
          use QuorumPeerConfig::load (a relative path is read from the working directory, as ZooKeeper does)"
     );
+}
+
+/// The store keys of the PEM setup that ZooKeeper 3.8 and zkelect both accept.
+const TLS: &str = "sslQuorum=true\nssl.quorum.keyStore.location=/certs/node1.pem\n\
+                   ssl.quorum.trustStore.location=/certs/truststore.pem\n";
+
+#[test]
+fn quorum_tls_defaults_and_values() {
+    let off = parse(THREE).unwrap().quorum_tls;
+    assert_eq!(off, QuorumTlsConfig::default());
+    assert!(!off.in_use());
+    assert_eq!(off.versions(), vec![TlsVersion::Tls12]);
+    assert_eq!(off.cipher_suites(), tls::DEFAULT_CIPHER_SUITES);
+    assert_eq!(
+        (off.client_auth, off.hostname_verification, off.handshake_detection_timeout_ms),
+        (ClientAuth::Need, true, 5000)
+    );
+    assert!(off.binds_sid_to_certificate());
+
+    let t = parse(&format!("{THREE}{TLS}")).unwrap().quorum_tls;
+    assert!(t.ssl_quorum && t.in_use() && !t.port_unification);
+    assert_eq!(t.key_store.location.as_deref(), Some(Path::new("/certs/node1.pem")));
+    assert_eq!((t.key_store.store_type, t.trust_store.store_type), (Some(StoreType::Pem), Some(StoreType::Pem)));
+
+    let t = parse(&format!(
+        "{THREE}portUnification=true\nsslQuorumReloadCertFiles=true\n\
+         ssl.quorum.keyStore.location=/c/ks.p12\nssl.quorum.keyStore.password=s3cret\n\
+         ssl.quorum.trustStore.location=/c/ts\nzookeeper.ssl.quorum.trustStore.type=jks\n\
+         ssl.quorum.trustStore.passwordPath=/c/ts.pass\nssl.quorum.enabledProtocols=TLSv1.3,TLSv1.2,\n\
+         ssl.quorum.ciphersuites=TLS_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA\n\
+         ssl.quorum.clientAuth=Want\nssl.quorum.hostnameVerification=yes\nssl.quorum.crl=TRUE\n\
+         ssl.quorum.handshakeDetectionTimeoutMillis=0\nzkelect.sslQuorum.bindSidToCertificate=false\n\
+         ssl.quorum.protocol=tlsv1.3\n"
+    ))
+    .unwrap()
+    .quorum_tls;
+    assert!(!t.ssl_quorum && t.port_unification && t.reload_cert_files && t.in_use());
+    assert_eq!((t.key_store.store_type, t.trust_store.store_type), (Some(StoreType::Pkcs12), Some(StoreType::Jks)));
+    assert_eq!(t.key_store.password.expose(), "s3cret");
+    assert_eq!(t.trust_store.password_path.as_deref(), Some(Path::new("/c/ts.pass")));
+    assert_eq!(t.protocol, "TLSv1.3");
+    assert_eq!(t.versions(), vec![TlsVersion::Tls13, TlsVersion::Tls12], "Java drops the trailing empty entry");
+    assert_eq!(t.cipher_suites(), vec!["TLS_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"]);
+    assert_eq!(t.client_auth, ClientAuth::Want);
+    // Boolean.parseBoolean: 'yes' is false.
+    assert!(!t.hostname_verification && t.crl && !t.ocsp);
+    assert_eq!(t.handshake_detection_timeout_ms, 5000, "values below 1 fall back to the default");
+    assert!(!t.bind_sid_to_certificate && !t.binds_sid_to_certificate());
+    let on = parse(&format!("{THREE}{TLS}ssl.quorum.hostnameVerification=false\n")).unwrap().quorum_tls;
+    assert!(on.bind_sid_to_certificate && !on.binds_sid_to_certificate(), "binding needs hostname verification");
+}
+
+#[test]
+fn quorum_tls_passwords_are_never_shown() {
+    let cfg =
+        parse(&format!("{THREE}{TLS}ssl.quorum.keyStore.password=hunter2\nssl.quorum.trustStore.password=swordfish\n"))
+            .unwrap();
+    assert_eq!(cfg.quorum_tls.trust_store.password.expose(), "swordfish");
+    let shown = format!("{cfg:?}");
+    assert!(!shown.contains("hunter2") && !shown.contains("swordfish"), "{shown}");
+    assert!(shown.contains("Secret(<redacted>)"));
+    assert_eq!(cfg.raw["ssl.quorum.keyStore.password"], "<redacted>");
+    assert_eq!(format!("{:?}", Secret::default()), "Secret(<empty>)");
+    assert_eq!(Secret::from_file_contents("pw\n").expose(), "pw");
+    assert_eq!(Secret::from_file_contents("pw\n\n").expose(), "pw\n");
+}
+
+/// Each TLS mistake that ZooKeeper would only hit at its first TLS connection, or that zkelect
+/// cannot serve, is an error naming the key.
+#[test]
+fn quorum_tls_errors() {
+    let cases: &[(bool, &str, &str)] = &[
+        (
+            false,
+            "sslQuorum=true\nssl.quorum.trustStore.location=/c/t.pem\n",
+            "zoo.cfg:5: sslQuorum: sslQuorum=true needs ssl.quorum.keyStore.location: set it to the file with this \
+             node's private key and certificate chain",
+        ),
+        (
+            false,
+            "portUnification=true\nssl.quorum.keyStore.location=/c/k.pem\n",
+            "zoo.cfg:5: portUnification: portUnification=true needs ssl.quorum.trustStore.location: set it to the file \
+             with the CA certificates that sign the peers' certificates",
+        ),
+        (
+            false,
+            "sslQuorum=true\nssl.quorum.keyStore.location=/c/k.crt\nssl.quorum.trustStore.location=/c/t.pem\n",
+            "zoo.cfg:6: ssl.quorum.keyStore.location: Unable to auto-detect store file type from file name: /c/k.crt; \
+             name the file *.pem, *.p12, *.jks or *.bcfks, or set ssl.quorum.keyStore.type",
+        ),
+        (
+            false,
+            "ssl.quorum.keyStore.type=PKCS11\n",
+            "zoo.cfg:5: ssl.quorum.keyStore.type: unknown store type PKCS11: write PEM, PKCS12, JKS or BCFKS",
+        ),
+        (
+            false,
+            "ssl.quorum.clientAuth=maybe\n",
+            "zoo.cfg:5: ssl.quorum.clientAuth: maybe is not one of need, want, none",
+        ),
+        (
+            false,
+            "ssl.quorum.protocol=TLSv1.1\n",
+            "zoo.cfg:5: ssl.quorum.protocol: protocol TLSv1.1 is not supported: zkelect speaks TLSv1.2 (ZooKeeper \
+             3.8's default) and TLSv1.3, written exactly so",
+        ),
+        (
+            false,
+            "ssl.quorum.enabledProtocols=TLSv1.3, TLSv1.2\n",
+            "zoo.cfg:5: ssl.quorum.enabledProtocols: ' TLSv1.2' has blanks around it, which ZooKeeper keeps and Java \
+             then refuses; write the list without blanks, e.g. TLSv1.3,TLSv1.2",
+        ),
+        (
+            false,
+            "ssl.quorum.ciphersuites=,TLS_AES_128_GCM_SHA256\n",
+            "zoo.cfg:5: ssl.quorum.ciphersuites: an entry of the list is empty; write names separated by ',' only",
+        ),
+        (
+            false,
+            "ssl.quorum.handshakeDetectionTimeoutMillis=5s\n",
+            "zoo.cfg:5: ssl.quorum.handshakeDetectionTimeoutMillis: bad number '5s'",
+        ),
+        (false, "sslQuorum=yes\n", "zoo.cfg:5: sslQuorum: Invalid option yes for this key. Choose 'true' or 'false.'"),
+        (
+            false,
+            "zkelect.sslQuorum.bindSidToCertificate=1\n",
+            "zoo.cfg:5: zkelect.sslQuorum.bindSidToCertificate: Invalid option 1 for this key. Choose 'true' or 'false.'",
+        ),
+        // The following need TLS to be on.
+        (
+            true,
+            "ssl.quorum.enabledProtocols=TLSv1.3\n",
+            "zoo.cfg:8: ssl.quorum.enabledProtocols: no cipher suite zkelect can use with TLSv1.3: add one of \
+             TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,TLS_CHACHA20_POLY1305_SHA256 to ssl.quorum.ciphersuites",
+        ),
+        (
+            true,
+            "ssl.quorum.ciphersuites=TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256,TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA\n",
+            "zoo.cfg:8: ssl.quorum.ciphersuites: no cipher suite zkelect can use with TLSv1.2: add one of \
+             TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,\
+             TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,\
+             TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 to \
+             ssl.quorum.ciphersuites",
+        ),
+        (
+            true,
+            "ssl.quorum.protocol=TLS\n",
+            "zoo.cfg:8: ssl.quorum.protocol: protocol TLS names no TLS version, so without \
+             ssl.quorum.enabledProtocols it is unclear which to enable; write TLSv1.2 (ZooKeeper's default) or \
+             TLSv1.3, or set ssl.quorum.enabledProtocols",
+        ),
+        (
+            true,
+            "ssl.quorum.context.supplier.class=com.example.Ctx\n",
+            "zoo.cfg:8: ssl.quorum.context.supplier.class: zkelect cannot load a Java SSLContext supplier; remove it \
+             and name the stores with ssl.quorum.keyStore.location and ssl.quorum.trustStore.location",
+        ),
+    ];
+    for (with_tls, extra, want) in cases {
+        // With TLS on, the case's lines follow the three TLS lines (5 to 7).
+        let tls = if *with_tls { TLS } else { "" };
+        let got = parse(&format!("{tls}{extra}{THREE}")).map(drop).unwrap_err().to_string();
+        assert_eq!(&got, want, "for {extra:?}");
+    }
+    // Without TLS in use, the same keys are only parsed, as ZooKeeper builds no TLS context.
+    assert!(parse(&format!("{THREE}ssl.quorum.protocol=TLS\nssl.quorum.keyStore.location=/c/k.crt\n")).is_ok());
+    // TLS with the protocol given generically but the versions listed is fine.
+    assert!(parse(&format!("{THREE}{TLS}ssl.quorum.protocol=TLS\nssl.quorum.enabledProtocols=TLSv1.2\n")).is_ok());
 }

@@ -24,7 +24,8 @@ impl QuorumPeerConfig {
         }
         self.validate_server_addresses()?;
         self.validate_membership()?;
-        self.validate_limits()
+        self.validate_limits()?;
+        self.validate_tls()
     }
 
     /// Mistakes ZooKeeper only finds when it binds or dials: port 0, and one host:port used
