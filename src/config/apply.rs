@@ -10,12 +10,12 @@ use std::path::PathBuf;
 
 /// One parse in progress: the configuration so far and the position of the current key.
 pub(super) struct Draft<'a> {
-    pub file: &'a str,
-    pub line: usize,
+    file: &'a str,
+    line: usize,
     pub cfg: QuorumPeerConfig,
-    pub members: Members,
+    members: Members,
     /// The file `members` come from: `file`, or the dynamic file once it is read.
-    pub members_file: String,
+    members_file: String,
     /// `dynamicConfigFile`, known before the pass: it forbids membership lines in `zoo.cfg`.
     dynamic: Option<String>,
 }
@@ -210,13 +210,19 @@ impl<'a> Draft<'a> {
         Ok(())
     }
 
-    /// Logs a warning about the current key.
+    /// Takes the membership from the dynamic file `path` instead of `zoo.cfg`.
+    pub fn set_members(&mut self, members: Members, path: String) {
+        self.members = members;
+        self.members_file = path;
+    }
+
     /// The `dynamicConfigFile` value and its line, if `zoo.cfg` has one.
     pub fn dynamic_file(&self) -> Option<(&str, usize)> {
         let line = self.cfg.origin.lines.get("dynamicConfigFile").copied().unwrap_or(0);
         self.dynamic.as_deref().map(|d| (d, line))
     }
 
+    /// Logs a warning about the current line.
     pub fn warn(&self, message: &str) {
         log::warn!("{}:{}: {message}", self.file, self.line);
     }

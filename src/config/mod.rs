@@ -1,5 +1,11 @@
-//! `zoo.cfg` and `myid` (`QuorumPeerConfig`): every key that affects election or liveness, with
-//! ZooKeeper's defaults. Pure parsing; [`QuorumPeerConfig::load`] is the only function doing I/O.
+//! `zoo.cfg`, its `dynamicConfigFile` and `myid` (`QuorumPeerConfig`): every key that affects
+//! election or liveness, with ZooKeeper's defaults, and the quorum TLS settings. Pure parsing:
+//! [`QuorumPeerConfig::load`] is the only function reading files (the others only ask for the
+//! working directory, to show absolute paths in error messages).
+//!
+//! Parsing runs in three steps: [`Default`] (ZooKeeper's defaults), one `apply_key` per line
+//! (`apply.rs`, a table from key to setter), then [`QuorumPeerConfig::validate`]; what needs
+//! the node's id is settled by [`QuorumPeerConfig::set_my_id`].
 
 mod apply;
 pub mod dynamic;
@@ -56,7 +62,11 @@ pub struct QuorumPeerConfig {
     pub sync_limit: u32,
     pub data_dir: PathBuf,
     pub data_log_dir: PathBuf,
+    /// `clientPort` (`None` when unset or 0), then after `set_my_id` the port of
+    /// [`client_address`](Self::client_address).
     pub client_port: Option<u16>,
+    /// `clientPortAddress` without brackets (`None` = all addresses), then after `set_my_id` the
+    /// host of [`client_address`](Self::client_address) when the own server line gives one.
     pub client_port_address: Option<String>,
     pub my_id: i64,
     pub quorum_verifier: QuorumVerifier,
@@ -199,21 +209,9 @@ impl QuorumPeerConfig {
         }
         if let Some((path, line)) = draft.dynamic_file() {
             let path = path.to_string();
-            let text = read_dynamic(Path::new(&path)).map_err(|e| ConfigError {
-                file: file.to_string(),
-                line: Some(line),
-                key: Some("dynamicConfigFile".into()),
-                message: format!(
-                    "cannot read {path}: {e}{}",
-                    if Path::new(&path).is_relative() {
-                        " (a relative path is read from the working directory, as ZooKeeper does)"
-                    } else {
-                        ""
-                    }
-                ),
-            })?;
-            draft.members = dynamic::parse_dynamic(&text, &path, draft.cfg.multi_address_enabled)?;
-            draft.members_file = path;
+            let text = read_dynamic(Path::new(&path)).map_err(|e| dynamic_read_error(file, line, &path, &e))?;
+            let members = dynamic::parse_dynamic(&text, &path, draft.cfg.multi_address_enabled)?;
+            draft.set_members(members, path);
         }
         let mut cfg = draft.finish()?;
         cfg.raw = raw;
@@ -229,6 +227,21 @@ impl QuorumPeerConfig {
     /// Handshake deadline (`socketTimeout`): `quorumCnxnTimeoutMs` or tickTime × syncLimit.
     pub fn socket_timeout_ms(&self) -> u64 {
         self.quorum_cnxn_timeout_ms.unwrap_or(self.tick_time * self.sync_limit as u64)
+    }
+}
+
+/// The dynamic file named on `line` of `file` cannot be read.
+fn dynamic_read_error(file: &str, line: usize, path: &str, e: &std::io::Error) -> ConfigError {
+    let hint = if e.kind() == std::io::ErrorKind::NotFound && Path::new(path).is_relative() {
+        " (a relative path is read from the working directory, as ZooKeeper does)"
+    } else {
+        ""
+    };
+    ConfigError {
+        file: file.to_string(),
+        line: Some(line),
+        key: Some("dynamicConfigFile".into()),
+        message: format!("cannot read {path}: {e}{hint}"),
     }
 }
 

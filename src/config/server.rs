@@ -305,11 +305,10 @@ pub fn split_host_and_port(s: &str) -> Result<Vec<String>, AddressError> {
 
 fn parse_port(s: &str, what: &'static str) -> Result<u16, PortError> {
     let t = s.trim();
-    match t.parse::<i64>() {
-        Ok(p) if (0..=65535).contains(&p) => Ok(p as u16),
-        Ok(value) => Err(PortError::OutOfRange { what, value }),
-        Err(_) => Err(PortError::NotNumber { what, text: t.to_string() }),
-    }
+    super::values::parse_port(t).map_err(|e| match e {
+        super::ValueError::PortOutOfRange(value) => PortError::OutOfRange { what, value },
+        _ => PortError::NotNumber { what, text: t.to_string() },
+    })
 }
 
 #[cfg(test)]

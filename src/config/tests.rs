@@ -1,3 +1,6 @@
+//! Configuration tests: Java-written files that must load, and tables pinning the exact error
+//! (file, line, key, message) of each bad configuration.
+
 use super::*;
 use std::path::{Path, PathBuf};
 
@@ -447,12 +450,23 @@ fn dynamic_config_file() {
     let neg = parse_dyn("", "zoo.cfg.dynamic.-1", THREE).unwrap_err();
     assert!(neg.to_string().starts_with("zoo.cfg.dynamic.-1: the version -1 at the end of the file name is negative"));
 
+    let e = QuorumPeerConfig::parse_with_dynamic(
+        &format!("{BASE}dynamicConfigFile=conf/zoo.cfg.dynamic\n"),
+        "zoo.cfg",
+        |_| Err(std::io::ErrorKind::NotFound.into()),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "zoo.cfg:5: dynamicConfigFile: cannot read conf/zoo.cfg.dynamic: entity not found \
+         (a relative path is read from the working directory, as ZooKeeper does)"
+    );
     // parse reads no files.
     let e = parse("dynamicConfigFile=zoo.cfg.dynamic.1\n").unwrap_err();
     assert_eq!(
         e.to_string(),
         "zoo.cfg:5: dynamicConfigFile: cannot read zoo.cfg.dynamic.1: QuorumPeerConfig::parse reads no files; \
-         use QuorumPeerConfig::load (a relative path is read from the working directory, as ZooKeeper does)"
+         use QuorumPeerConfig::load"
     );
 }
 
