@@ -23,7 +23,7 @@ impl Hierarchy {
 }
 
 /// The committed configuration: members, voters, and the quorum rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QuorumVerifier {
     pub version: i64,
     pub members: BTreeMap<i64, QuorumServer>,
