@@ -93,6 +93,7 @@ pub struct Node {
     ctx: Option<Arc<PeerContext>>,
     hook: Option<Arc<StateHook>>,
     admin: Vec<AdminServer>,
+    client_port: Option<u16>,
     peer_thread: ThreadGroup,
     shutdown: Shutdown,
     fatal: Receiver<Fatal>,
@@ -124,6 +125,7 @@ impl Node {
             ctx: None,
             hook: None,
             admin: Vec::new(),
+            client_port: None,
             peer_thread: ThreadGroup::new(),
             shutdown: Shutdown::new(),
             fatal,
@@ -226,7 +228,7 @@ impl Node {
 
     /// The port the four-letter words are served on, once bound.
     pub fn client_port(&self) -> Option<u16> {
-        self.admin.first().filter(|_| self.cfg.client_port.is_some()).map(AdminServer::local_port)
+        self.client_port
     }
 
     /// Waits for something that ends the node (`None` after `timeout`, or at once when shutting down).

@@ -4,7 +4,7 @@
 
 use super::server::{AdminError, AdminServer, Handler, close_gracefully};
 use super::text;
-use crate::config::{HostPort, QuorumPeerConfig};
+use crate::config::QuorumPeerConfig;
 use crate::snapshot::Snapshot;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -58,16 +58,15 @@ pub fn start(
     cfg: Arc<QuorumPeerConfig>,
     snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>,
 ) -> Result<Option<AdminServer>, AdminError> {
-    let Some(port) = cfg.client_port else {
+    let Some(addr) = cfg.client_address() else {
         log::info!("clientPort is not set");
         return Ok(None);
     };
-    let host = cfg.client_port_address.clone().unwrap_or_else(|| "0.0.0.0".into());
     let handler: Handler = {
         let cfg = Arc::clone(&cfg);
         Arc::new(move |s: TcpStream, remote: SocketAddr| serve(&s, remote, &cfg, &*snapshot))
     };
-    AdminServer::start("FourLetterWordServer", &HostPort::new(host, port), MAX_CONNECTIONS, handler).map(Some)
+    AdminServer::start("FourLetterWordServer", &addr, MAX_CONNECTIONS, handler).map(Some)
 }
 
 fn serve(mut s: &TcpStream, remote: SocketAddr, cfg: &QuorumPeerConfig, snapshot: &dyn Fn() -> Snapshot) {

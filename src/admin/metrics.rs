@@ -91,7 +91,7 @@ pub fn start(
     snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>,
 ) -> Result<Option<AdminServer>, AdminError> {
     let Some(port) = cfg.metrics_http_port else { return Ok(None) };
-    let host = cfg.raw.get("metricsProvider.httpHost").cloned().unwrap_or_else(|| "0.0.0.0".into());
+    let host = cfg.metrics_http_host.clone().unwrap_or_else(|| "0.0.0.0".into());
     let handler: Handler = {
         let cfg = Arc::clone(&cfg);
         Arc::new(move |s: TcpStream, remote: SocketAddr| serve(&s, remote, &cfg, &*snapshot))

@@ -31,11 +31,6 @@ impl HostPort {
         HostPort { host: host.into(), port }
     }
 
-    /// The wildcard address of the same family and port (`quorumListenOnAllIPs`).
-    pub fn wildcard_like(&self) -> HostPort {
-        HostPort::new(if self.host.contains(':') { "::" } else { "0.0.0.0" }, self.port)
-    }
-
     /// `0.0.0.0`, `::` and friends: never dialled, never advertised as a dial-back target (ZK-2164).
     pub fn is_wildcard(&self) -> bool {
         matches!(self.host.parse::<std::net::IpAddr>(), Ok(ip) if ip.is_unspecified())
