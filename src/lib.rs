@@ -16,6 +16,8 @@
 //! | [`wire`], [`config`] | pure codecs and the zoo.cfg parser | sockets, threads, clocks |
 //! | [`runtime`] | named threads, the stop signal, logging, the panic policy | protocols |
 
+#![forbid(unsafe_code)]
+
 pub mod admin;
 pub mod cnx;
 pub mod config;

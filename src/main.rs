@@ -1,5 +1,7 @@
 //! `zkelect`: one ZooKeeper-compatible leader-election node per process.
 
+#![forbid(unsafe_code)]
+
 /// `println!` that ignores a closed stdout (`zkelect status … | head -1`) instead of panicking.
 macro_rules! say {
     ($($t:tt)*) => {{

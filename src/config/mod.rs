@@ -300,7 +300,7 @@ impl std::error::Error for ConfigTextError {}
 
 /// Parses config text received in a notification (`QuorumVerifier.toString()` syntax). It comes
 /// from the network, so every error is returned, never panicked on (Java's receiver thread died
-/// on some of these, see ZK-3769 and spec §2.3).
+/// on some of these, see ZK-3769).
 pub fn parse_config_text(bytes: &[u8]) -> Result<QuorumVerifier, ConfigTextError> {
     let text = std::str::from_utf8(bytes).map_err(|_| ConfigTextError::NotUtf8)?;
     let mut members = members::Members::new(members::Source::ConfigText, true);

@@ -199,7 +199,8 @@ impl QuorumServer {
         self.learner_type == LearnerType::Participant
     }
 
-    /// Parses the value of `server.<id>` (the 3.8/3.9 grammar, see spec §3).
+    /// Parses the value of `server.<id>` (`QuorumServer.initializeWithAddressString`, the 3.8/3.9
+    /// grammar: `host:quorumPort:electionPort[:role][|…][;[clientHost:]clientPort]`).
     pub fn parse(id: i64, value: &str, multi_address: bool) -> Result<QuorumServer, ServerLineError> {
         let form_error = || ServerLineError::Form(value.to_string());
         let parts: Vec<&str> = value.split(';').collect();

@@ -1,5 +1,5 @@
 //! `Vote`, `Notification`, `ToSend` and the pure rules over them: `totalOrderPredicate`,
-//! `Vote.equals`, the vote tracker and `checkLeader` (spec §2.5/§2.6).
+//! `Vote.equals`, the vote tracker and `checkLeader` (`FastLeaderElection`, `quorum.Vote`).
 
 use crate::config::QuorumVerifier;
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! The initial message a dialler sends once (`QuorumCnxManager.InitialMessage`, spec §1.5):
+//! The initial message a dialler sends once (`QuorumCnxManager.InitialMessage`):
 //! `long version | long sid | int N | N bytes "host:port[|host:port…]"`, or the legacy bare sid.
 
 use super::Cursor;
@@ -8,7 +8,7 @@ use std::io::{self, Read};
 
 pub const PROTOCOL_VERSION_V1: i64 = -65536;
 pub const PROTOCOL_VERSION_V2: i64 = -65535;
-/// Largest address string accepted (`InitialMessage.MAX_ADDR_LENGTH`... bounded before allocating).
+/// Largest address string accepted (`InitialMessage.MAX_ADDR_LENGTH`), checked before allocating.
 pub const MAX_ADDRESS_LENGTH: usize = 2048;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! Notifications (`FastLeaderElection.buildMsg` / `WorkerReceiver.run`, spec §2.2): the 28-, 40-
+//! Notifications (`FastLeaderElection.buildMsg` / `WorkerReceiver.run`): the 28-, 40-
 //! and 44+L-byte layouts are read; the 44+L version-2 layout is always written.
 
 use super::Cursor;
