@@ -5,7 +5,7 @@
 
 use crate::cnx::QuorumCnxManager;
 use crate::config::{QuorumVerifier, parse_config_text};
-use crate::election::{LatestVotes, Notification, PeerView, ServerState, ToSend, receive};
+use crate::election::{LatestVotes, Notification, PeerView, ReplyThrottle, ServerState, ToSend, receive};
 use crate::runtime::{Shutdown, ThreadGroup};
 use crate::wire::notification::{self, Layout, NotificationError, WireNotification};
 use crossbeam_channel::{Receiver, Sender, select};
@@ -26,6 +26,20 @@ pub enum ElectionEvent {
 /// How the receiver learns the node's current view (state, votes, round) for its reply rules.
 pub type ViewSource = Arc<dyn Fn() -> PeerView + Send + Sync>;
 
+/// Notifications exchanged with one peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerTraffic {
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// A peer sending more than this many notifications within [`STORM_WINDOW`] is storming: an
+/// election costs each peer a few dozen at most, even at 51 nodes.
+pub const STORM_LIMIT: u64 = 500;
+pub const STORM_WINDOW: Duration = Duration::from_secs(10);
+/// At most one storm warning per peer this often.
+const STORM_WARN_INTERVAL: Duration = Duration::from_secs(60);
+
 /// The votes received from every server and the messenger's counters.
 #[derive(Default)]
 pub struct VoteBoard {
@@ -36,9 +50,13 @@ pub struct VoteBoard {
     /// votes a moment before it notices itself; the next election starts with them instead of
     /// waiting for a resend.
     early: Mutex<HashMap<i64, (Notification, Instant)>>,
+    /// Notifications sent to and received from each peer.
+    traffic: Mutex<HashMap<i64, PeerTraffic>>,
     pub notifications_sent: AtomicU64,
     pub notifications_received: AtomicU64,
     pub malformed_dropped: AtomicU64,
+    /// Replies the [`ReplyThrottle`] held back.
+    pub replies_held_back: AtomicU64,
 }
 
 impl VoteBoard {
@@ -56,6 +74,21 @@ impl VoteBoard {
     pub fn take_early_votes(&self, window: Duration) -> Vec<Notification> {
         let now = Instant::now();
         self.early.lock().drain().filter(|(_, (_, t))| now.duration_since(*t) <= window).map(|(_, (n, _))| n).collect()
+    }
+
+    /// Notifications exchanged with each peer.
+    pub fn traffic(&self) -> HashMap<i64, PeerTraffic> {
+        self.traffic.lock().clone()
+    }
+
+    fn count_sent(&self, sid: i64) {
+        self.notifications_sent.fetch_add(1, Ordering::Relaxed);
+        self.traffic.lock().entry(sid).or_default().sent += 1;
+    }
+
+    fn count_received(&self, sid: i64) {
+        self.notifications_received.fetch_add(1, Ordering::Relaxed);
+        self.traffic.lock().entry(sid).or_default().received += 1;
     }
 
     fn record(&self, n: &Notification) {
@@ -76,13 +109,15 @@ pub struct Messenger {
 
 impl Messenger {
     /// Starts both workers. `view` is the node's state as the reply rules need it; `election`
-    /// receives what `lookForLeader` must see; every received vote goes on `board`.
+    /// receives what `lookForLeader` must see; every received vote goes on `board`; a reply that
+    /// repeats itself goes out at most once per `interval_ms` (the notification interval).
     pub fn start(
         manager: QuorumCnxManager,
         qv: Arc<QuorumVerifier>,
         view: ViewSource,
         election: Sender<ElectionEvent>,
         board: Arc<VoteBoard>,
+        interval_ms: u64,
     ) -> std::io::Result<Messenger> {
         let my = manager.my_sid();
         let (tx, rx) = crossbeam_channel::unbounded::<ToSend>();
@@ -96,6 +131,7 @@ impl Messenger {
         };
         threads.spawn(format!("WorkerSender[myid={my}]"), sender)?;
         let receiver = ReceiverLoop {
+            throttle: ReplyThrottle::new(interval_ms),
             manager,
             qv,
             view,
@@ -104,6 +140,8 @@ impl Messenger {
             board: Arc::clone(&board),
             own_config: config,
             seen: HashMap::new(),
+            storms: HashMap::new(),
+            started: Instant::now(),
         };
         if let Err(e) = threads.spawn(format!("WorkerReceiver[myid={my}]"), move || receiver.run()) {
             shutdown.request();
@@ -138,7 +176,7 @@ fn worker_sender(rx: &Receiver<ToSend>, m: &QuorumCnxManager, board: &VoteBoard,
         };
         let state = t.state.ordinal();
         let bytes = notification::encode(state, t.leader, t.zxid, t.election_epoch, t.peer_epoch, cfg);
-        board.notifications_sent.fetch_add(1, Ordering::Relaxed);
+        board.count_sent(t.sid);
         m.to_send(t.sid, bytes);
     }
 }
@@ -146,7 +184,15 @@ fn worker_sender(rx: &Receiver<ToSend>, m: &QuorumCnxManager, board: &VoteBoard,
 /// A peer's last config text and the version parsed from it (`None` if it did not parse).
 type SeenConfig = (Vec<u8>, Option<i64>);
 
+/// Notifications received from one peer in the current storm window.
+struct StormWatch {
+    since: Instant,
+    count: u64,
+    warned: Option<Instant>,
+}
+
 struct ReceiverLoop {
+    throttle: ReplyThrottle,
     manager: QuorumCnxManager,
     qv: Arc<QuorumVerifier>,
     view: ViewSource,
@@ -156,6 +202,9 @@ struct ReceiverLoop {
     own_config: Arc<[u8]>,
     /// Last config text (and its parsed version) per peer.
     seen: HashMap<i64, SeenConfig>,
+    storms: HashMap<i64, StormWatch>,
+    /// The throttle's clock starts here.
+    started: Instant,
 }
 
 impl ReceiverLoop {
@@ -209,7 +258,8 @@ impl ReceiverLoop {
                 return;
             }
         };
-        self.board.notifications_received.fetch_add(1, Ordering::Relaxed);
+        self.board.count_received(sid);
+        self.watch_storm(sid, &w);
         log_layout(sid, &w);
         let config_version = w.config.as_deref().and_then(|c| self.config_version(sid, c));
         let state = ServerState::from_i32(w.state);
@@ -224,12 +274,44 @@ impl ReceiverLoop {
             log_notification(&view, sid, state, &w, config_version);
         }
         if let Some(reply) = receipt.reply {
-            let _ = self.replies.send(reply);
+            let now_ms = self.started.elapsed().as_millis() as u64;
+            if self.throttle.admit(sid, &w, &reply, now_ms) {
+                let _ = self.replies.send(reply);
+            } else {
+                self.board.replies_held_back.fetch_add(1, Ordering::Relaxed);
+                log::debug!("Not answering server {sid} again: same notification, same answer as just now");
+            }
+        }
+        if view.state != ServerState::Looking && state == Some(ServerState::Looking) && self.qv.is_voter(sid) {
+            self.board.record_early(notification_of(sid, ServerState::Looking, &w, config_version));
         }
         if let Some(n) = receipt.forward {
             let _ = self.election.send(ElectionEvent::Notification(n));
-        } else if view.state != ServerState::Looking && state == Some(ServerState::Looking) && self.qv.is_voter(sid) {
-            self.board.record_early(notification_of(sid, ServerState::Looking, &w, config_version));
+        }
+    }
+}
+
+impl ReceiverLoop {
+    /// Counts `sid`'s notifications per window and warns (once a minute at most) when it storms.
+    fn watch_storm(&mut self, sid: i64, w: &WireNotification) {
+        let now = Instant::now();
+        let watch = self.storms.entry(sid).or_insert(StormWatch { since: now, count: 0, warned: None });
+        if now.duration_since(watch.since) >= STORM_WINDOW {
+            watch.since = now;
+            watch.count = 0;
+        }
+        watch.count += 1;
+        if watch.count > STORM_LIMIT && watch.warned.is_none_or(|t| now.duration_since(t) >= STORM_WARN_INTERVAL) {
+            watch.warned = Some(now);
+            let state = ServerState::from_i32(w.state).map_or("an unknown state", ServerState::name);
+            log::warn!(
+                "Notification storm: server {sid} sent {} notifications within {} ms (more than {STORM_LIMIT} in {} s); \
+                 it is {state}, this node is {}",
+                watch.count,
+                now.duration_since(watch.since).as_millis(),
+                STORM_WINDOW.as_secs(),
+                (self.view)().state
+            );
         }
     }
 }

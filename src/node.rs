@@ -158,7 +158,8 @@ impl Node {
             Arc::new(move || status.lock().view())
         };
         let qv = Arc::new(self.cfg.quorum_verifier.clone());
-        let messenger = Messenger::start(self.cnx.clone(), qv, view, events_tx, Arc::clone(&self.board))
+        let interval = self.cfg.min_notification_interval_ms;
+        let messenger = Messenger::start(self.cnx.clone(), qv, view, events_tx, Arc::clone(&self.board), interval)
             .map_err(|source| StartError::Thread { what: "messenger", source })?;
         let messenger = Arc::new(messenger);
         self.messenger = Some(Arc::clone(&messenger));
@@ -218,6 +219,8 @@ impl Node {
             notifications_sent: board.notifications_sent.load(Relaxed),
             notifications_received: board.notifications_received.load(Relaxed),
             malformed_dropped: board.malformed_dropped.load(Relaxed),
+            replies_held_back: board.replies_held_back.load(Relaxed),
+            traffic: board.traffic(),
         })
     }
 
@@ -266,9 +269,13 @@ fn transport_events(
     events: &Sender<ElectionEvent>,
     fatal: Sender<Fatal>,
 ) -> CnxEvents {
+    // While following a ZooKeeper leader in election-only mode, a broken connection to it matters too.
     let looking = {
         let status = Arc::clone(status);
-        move || status.lock().state == ServerState::Looking
+        move || {
+            let view = status.lock().view();
+            view.state == ServerState::Looking || view.confirming
+        }
     };
     let (connected, down) = (events.clone(), events.clone());
     let looking2 = looking.clone();

@@ -4,6 +4,7 @@
 
 use crate::cnx::PeerCnxStatus;
 use crate::election::{Notification, PeerView, ServerState, Vote};
+use crate::messenger::PeerTraffic;
 use std::collections::HashMap;
 use std::fmt;
 use std::time::SystemTime;
@@ -184,6 +185,10 @@ pub struct Snapshot {
     pub notifications_sent: u64,
     pub notifications_received: u64,
     pub malformed_dropped: u64,
+    /// Replies not sent again because they would repeat themselves (see `election::replies`).
+    pub replies_held_back: u64,
+    /// Notifications exchanged with each peer.
+    pub traffic: HashMap<i64, PeerTraffic>,
 }
 
 #[cfg(test)]

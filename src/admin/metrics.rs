@@ -82,6 +82,29 @@ pub fn render(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
         "Malformed notifications dropped.",
         snap.malformed_dropped,
     );
+    x.one(
+        "zkelect_notification_replies_held_back_total",
+        "counter",
+        "Replies not sent because they would repeat the same answer to the same notification within the notification interval.",
+        snap.replies_held_back,
+    );
+    let traffic = |f: fn(&crate::messenger::PeerTraffic) -> u64| -> Vec<(String, String)> {
+        let mut v: Vec<_> = snap.traffic.iter().map(|(sid, t)| (*sid, f(t))).collect();
+        v.sort_unstable();
+        v.into_iter().map(|(sid, n)| (format!("{{sid=\"{sid}\"}}"), n.to_string())).collect()
+    };
+    x.family(
+        "zkelect_peer_notifications_sent_total",
+        "counter",
+        "Notifications sent to each peer.",
+        &traffic(|t| t.sent),
+    );
+    x.family(
+        "zkelect_peer_notifications_received_total",
+        "counter",
+        "Notifications received from each peer.",
+        &traffic(|t| t.received),
+    );
     x.one("zkelect_open_fds", "gauge", "Open file descriptors.", super::text::fd_counts().0);
     x.0
 }

@@ -112,6 +112,13 @@ pub fn mntr(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
     kv("connected_peers", snap.peers.values().filter(|p| p.connected).count().to_string());
     kv("leader_changes", st.leader_changes.to_string());
     kv("malformed_notifications", snap.malformed_dropped.to_string());
+    kv("notification_replies_held_back", snap.replies_held_back.to_string());
+    let mut peers: Vec<_> = snap.traffic.iter().collect();
+    peers.sort_unstable_by_key(|(sid, _)| **sid);
+    for (sid, t) in peers {
+        kv(&format!("notifications_sent_to_{sid}"), t.sent.to_string());
+        kv(&format!("notifications_received_from_{sid}"), t.received.to_string());
+    }
     out
 }
 
@@ -195,6 +202,8 @@ pub fn elec(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
             }
             None => line.push_str("; no vote received"),
         }
+        let t = snap.traffic.get(sid).copied().unwrap_or_default();
+        let _ = write!(line, "; notifications sent {}, received {}", t.sent, t.received);
         let _ = writeln!(out, "{line}");
     }
     out

@@ -8,7 +8,7 @@ pub mod vote;
 pub mod votes;
 
 pub use fle::{Action, Decision, FastLeaderElection, FleSettings};
-pub use replies::{PeerView, Receipt, receive};
+pub use replies::{PeerView, Receipt, ReplyThrottle, receive};
 pub use vote::{Notification, Proposal, ServerState, ToSend, Vote, check_leader, has_quorum, total_order_predicate};
 pub use votes::LatestVotes;
 

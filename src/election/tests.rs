@@ -324,6 +324,40 @@ fn messenger_reply_rules() {
     assert!(r.forward.is_some() && r.reply.is_none());
 }
 
+/// The livelock ZooKeeper's rules allow between a LOOKING voter and a settled observer, and the
+/// two changes that end it from our side.
+#[test]
+fn a_looking_voter_and_a_settled_observer_do_not_answer_each_other_forever() {
+    let q = qv("server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\nserver.9=h:7:8:observer\n");
+    let init = Vote::new(1, 0, 1, 0);
+    let looking =
+        PeerView { my_id: 1, state: Looking, current_vote: init, logicalclock: 1, proposal: init, confirming: false };
+    // A LOOKING non-voter is answered (how an observer finds the leader)...
+    assert!(receive(&looking, &q, 9, &wire(0, i64::MIN, 1), None).reply.is_some());
+    // ...a settled one is not: it only ever sends replies, and ignores what a LOOKING node says.
+    for state in [1, 2, 3] {
+        assert_eq!(receive(&looking, &q, 9, &wire(state, 3, 1), None), Receipt::default(), "state {state}");
+    }
+    // A settled node still answers a settled non-voter (no loop: the non-voter ignores it).
+    let current = Vote { version: 0, id: 3, zxid: 0, election_epoch: 1, peer_epoch: 1, state: Following };
+    let following = PeerView { state: Following, current_vote: current, proposal: current, ..looking };
+    assert!(receive(&following, &q, 9, &wire(3, 3, 1), None).reply.is_some());
+    // As the settled side: the same LOOKING notification answered with the same vote goes out at
+    // most once per interval; a new vote, round or state always at once.
+    let mut t = ReplyThrottle::new(200);
+    let question = wire(0, 1, 1);
+    let answer = receive(&following, &q, 1, &question, None).reply.expect("a LOOKING voter is answered");
+    assert!(t.admit(1, &question, &answer, 1000));
+    assert!(!t.admit(1, &question, &answer, 1001), "the same question, the same answer");
+    assert!(!t.admit(1, &question, &answer, 1199));
+    assert!(t.admit(1, &question, &answer, 1200), "once per interval");
+    assert!(t.admit(1, &wire(0, 1, 2), &answer, 1201), "a new round is answered at once");
+    let new_epoch = ToSend { peer_epoch: 2, ..answer };
+    assert!(t.admit(1, &wire(0, 1, 2), &new_epoch, 1202), "a new answer goes out at once");
+    assert!(t.admit(2, &wire(0, 1, 2), &new_epoch, 1203), "per peer");
+    assert_eq!(t.suppressed(), 2);
+}
+
 /// A stale FOLLOWING vote for a dead, higher leader reopens finalizeWait (as in Java). The new
 /// leader's LEADING reply that arrived during the wait is kept (Java drops it), so a follower's
 /// FOLLOWING vote then decides at once instead of the round being lost.

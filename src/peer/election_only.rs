@@ -1,18 +1,25 @@
 //! Following a leader we cannot hold a session with (a ZooKeeper server, which refuses our hello):
-//! stay FOLLOWING/OBSERVING without a session and re-confirm the leader through the election every
-//! syncLimit ticks. Our current vote sent as LOOKING makes every settled server answer with its own
-//! (the out-of-election replies); a quorum naming the leader, with the leader itself saying
-//! LEADING, confirms it and tells us the ensemble's epoch. Anything less within the window sends
-//! us LOOKING. The node counts as in a quorum only once the leader is confirmed.
+//! stay FOLLOWING/OBSERVING without a session and confirm the leader through the election. Our
+//! current vote sent as LOOKING makes every settled server answer with its own (the
+//! out-of-election replies); the leader itself saying LEADING and a quorum naming it confirm it and
+//! tell us the ensemble's epoch. The node counts as in a quorum only once the leader is confirmed.
+//!
+//! The leader is re-confirmed every syncLimit ticks, and at once when a voter that followed it in
+//! this epoch goes LOOKING (it lost its Zab session: the leader may be gone). It is lost, and we go
+//! LOOKING, when a confirmation fails, when the leader itself says LOOKING, or when its election
+//! connection breaks and cannot be re-dialled (the process is gone: ZooKeeper's own followers
+//! notice that at once through their Zab sockets). A leader that is only slow keeps its
+//! connection and its followers, so it is not given up before a full window passes.
 
 use super::context::PeerContext;
 use super::epochs::EpochError;
-use crate::election::{ServerState, Vote, votes};
+use crate::config::QuorumVerifier;
+use crate::election::{Notification, ServerState, Vote, votes};
 use crate::messenger::ElectionEvent;
 use crate::snapshot::SessionPhase;
 use crossbeam_channel::{Receiver, select};
-use std::collections::HashMap;
-use std::time::Instant;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -38,64 +45,64 @@ pub fn run(ctx: &PeerContext, events: &Receiver<ElectionEvent>, leader: i64, ret
         );
     }
     ctx.status.set_phase(SessionPhase::ElectionOnly { confirmed: false });
-    let mut confirmed_once = false;
-    while !ctx.is_stopping() {
-        let deadline = Instant::now() + window;
-        let Some(epoch) = confirm(ctx, events, leader, deadline) else {
-            if !ctx.is_stopping() {
-                log::warn!(
-                    "Leader {leader} could not be confirmed through the election within {} ms; going LOOKING",
-                    window.as_millis()
-                );
-            }
-            break;
+    let mut watch = Watch::new(leader, ctx.my_id(), window, ctx.tick().min(window), Instant::now());
+    if ctx.cnx.down_peers().contains(&leader) {
+        log::warn!("Leader {leader} cannot be reached on the election port; going LOOKING");
+        return Outcome::Ended;
+    }
+    ask(ctx, events, &mut watch, Instant::now() + window);
+    loop {
+        let timeout = watch.deadline().saturating_duration_since(Instant::now());
+        let ev = select! {
+            recv(events) -> ev => match ev {
+                Ok(ev) => Some(ev),
+                Err(_) => return Outcome::Ended,
+            },
+            recv(ctx.shutdown.receiver()) -> _ => return Outcome::Ended,
+            default(timeout) => None,
         };
-        if retry {
-            log::info!("Leader {leader} confirmed through the election; trying the session again");
-            return Outcome::RetrySession;
-        }
-        if let Err(e) = adopt_epoch(ctx, epoch) {
-            log::error!("{e}");
-            break;
-        }
-        if !confirmed_once {
-            log::info!("Leader {leader} confirmed through the election in epoch {epoch} (election-only mode)");
-            ctx.status.set_phase(SessionPhase::ElectionOnly { confirmed: true });
-            confirmed_once = true;
-        }
-        ctx.status.announce();
-        if !ctx.shutdown.sleep(deadline.saturating_duration_since(Instant::now())) {
-            break;
+        match watch.step(ev, &ctx.qv, Instant::now()) {
+            Verdict::Continue => {}
+            Verdict::Ask { deadline, why } => {
+                if let Some(why) = why {
+                    log::info!("Re-confirming leader {leader} at once: {why}");
+                }
+                ask(ctx, events, &mut watch, deadline);
+            }
+            Verdict::Confirmed { epoch, first } => {
+                if retry {
+                    log::info!("Leader {leader} confirmed through the election; trying the session again");
+                    return Outcome::RetrySession;
+                }
+                if let Err(e) = adopt_epoch(ctx, epoch) {
+                    log::error!("{e}");
+                    return Outcome::Ended;
+                }
+                if first {
+                    log::info!("Leader {leader} confirmed through the election in epoch {epoch} (election-only mode)");
+                    ctx.status.set_phase(SessionPhase::ElectionOnly { confirmed: true });
+                }
+                ctx.status.announce();
+            }
+            Verdict::Lost(why) => {
+                if !ctx.is_stopping() {
+                    log::warn!("Leader {leader} {why}; going LOOKING");
+                }
+                return Outcome::Ended;
+            }
         }
     }
-    Outcome::Ended
 }
 
-/// One confirmation window: asks every voter where it stands and collects the settled answers
-/// until they confirm `leader` (its epoch) or the deadline passes.
-fn confirm(ctx: &PeerContext, events: &Receiver<ElectionEvent>, leader: i64, deadline: Instant) -> Option<i64> {
-    let me = ctx.my_id();
+/// Starts a confirmation: every voter is asked where it stands.
+fn ask(ctx: &PeerContext, events: &Receiver<ElectionEvent>, watch: &mut Watch, deadline: Instant) {
+    // What is queued answered an earlier question.
     while events.try_recv().is_ok() {}
     let cv = ctx.status.current_vote();
-    for sid in ctx.qv.voters().filter(|v| *v != me) {
+    for sid in ctx.qv.voters().filter(|v| *v != ctx.my_id()) {
         ctx.send(cv.to_send(sid, ServerState::Looking, cv.election_epoch));
     }
-    let mut received: HashMap<i64, Vote> = HashMap::new();
-    loop {
-        let ev = select! {
-            recv(events) -> ev => ev.ok()?,
-            recv(ctx.shutdown.receiver()) -> _ => return None,
-            default(deadline.saturating_duration_since(Instant::now())) => return None,
-        };
-        let ElectionEvent::Notification(n) = ev else { continue };
-        if matches!(n.state, ServerState::Looking | ServerState::Observing) {
-            continue;
-        }
-        received.insert(n.sid, n.vote());
-        if let Some(epoch) = votes::confirms_leader(&ctx.qv, &received, leader, me) {
-            return Some(epoch);
-        }
-    }
+    watch.asked(deadline, Instant::now());
 }
 
 /// Takes on the ensemble's epoch (never going back), as a synced learner would.
@@ -108,4 +115,201 @@ fn adopt_epoch(ctx: &PeerContext, epoch: i64) -> Result<(), EpochError> {
     }
     ctx.status.update_election_vote(epoch);
     Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for the answers that confirm the leader.
+    Confirming { deadline: Instant },
+    /// Confirmed; the next confirmation starts at `next`.
+    Confirmed { next: Instant },
+}
+
+/// What the driver does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Continue,
+    /// Ask every voter again; the answers must confirm the leader before `deadline`.
+    Ask {
+        deadline: Instant,
+        why: Option<String>,
+    },
+    Confirmed {
+        epoch: i64,
+        first: bool,
+    },
+    Lost(String),
+}
+
+/// The confirmation state of one election-only following: pure, the driver owns the clock.
+struct Watch {
+    leader: i64,
+    me: i64,
+    window: Duration,
+    /// How long a re-confirmation prompted by a follower gone LOOKING may take.
+    recheck: Duration,
+    stage: Stage,
+    started: Instant,
+    /// Settled answers to the current question, by sender.
+    received: HashMap<i64, Vote>,
+    /// The epoch the leader was last confirmed in.
+    epoch: Option<i64>,
+    /// Voters seen following the leader in that epoch.
+    followers: HashSet<i64>,
+}
+
+impl Watch {
+    fn new(leader: i64, me: i64, window: Duration, recheck: Duration, now: Instant) -> Watch {
+        Watch {
+            leader,
+            me,
+            window,
+            recheck,
+            stage: Stage::Confirming { deadline: now + window },
+            started: now,
+            received: HashMap::new(),
+            epoch: None,
+            followers: HashSet::new(),
+        }
+    }
+
+    fn deadline(&self) -> Instant {
+        match self.stage {
+            Stage::Confirming { deadline } => deadline,
+            Stage::Confirmed { next } => next,
+        }
+    }
+
+    fn asked(&mut self, deadline: Instant, now: Instant) {
+        self.received.clear();
+        self.started = now;
+        self.stage = Stage::Confirming { deadline };
+    }
+
+    /// One event (`None`: the deadline passed).
+    fn step(&mut self, ev: Option<ElectionEvent>, qv: &QuorumVerifier, now: Instant) -> Verdict {
+        match ev {
+            None => match self.stage {
+                Stage::Confirming { .. } => Verdict::Lost(format!(
+                    "could not be confirmed through the election within {} ms",
+                    self.window.as_millis()
+                )),
+                Stage::Confirmed { .. } => Verdict::Ask { deadline: now + self.window, why: None },
+            },
+            Some(ElectionEvent::PeerDown(sid)) if sid == self.leader => {
+                Verdict::Lost("lost its election connection, and it cannot be re-dialled".into())
+            }
+            Some(ElectionEvent::Notification(n)) => self.on_notification(&n, qv, now),
+            Some(_) => Verdict::Continue,
+        }
+    }
+
+    fn on_notification(&mut self, n: &Notification, qv: &QuorumVerifier, now: Instant) -> Verdict {
+        match n.state {
+            ServerState::Looking if n.sid == self.leader => Verdict::Lost("is LOOKING itself".into()),
+            ServerState::Looking if self.followers.remove(&n.sid) && matches!(self.stage, Stage::Confirmed { .. }) => {
+                let why =
+                    format!("server {} followed it in epoch {} and is LOOKING now", n.sid, self.epoch.unwrap_or(0));
+                Verdict::Ask { deadline: now + self.recheck, why: Some(why) }
+            }
+            ServerState::Following | ServerState::Leading => {
+                if n.state == ServerState::Following && n.leader == self.leader && Some(n.peer_epoch) == self.epoch {
+                    self.followers.insert(n.sid);
+                }
+                if !matches!(self.stage, Stage::Confirming { .. }) {
+                    return Verdict::Continue;
+                }
+                self.received.insert(n.sid, n.vote());
+                let Some(epoch) = votes::confirms_leader(qv, &self.received, self.leader, self.me) else {
+                    return Verdict::Continue;
+                };
+                let first = self.epoch.is_none();
+                self.epoch = Some(epoch);
+                self.followers = self
+                    .received
+                    .iter()
+                    .filter(|(_, v)| v.state == ServerState::Following && v.id == self.leader && v.peer_epoch == epoch)
+                    .map(|(sid, _)| *sid)
+                    .collect();
+                self.stage = Stage::Confirmed { next: self.started + self.window };
+                Verdict::Confirmed { epoch, first }
+            }
+            _ => Verdict::Continue,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::QuorumPeerConfig;
+
+    fn qv() -> QuorumVerifier {
+        let text =
+            "tickTime=100\ninitLimit=5\nsyncLimit=2\ndataDir=/x\nserver.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\n";
+        QuorumPeerConfig::parse(text, "t").expect("config").quorum_verifier
+    }
+
+    fn n(sid: i64, state: ServerState, leader: i64, epoch: i64) -> Option<ElectionEvent> {
+        let n = Notification {
+            version: 2,
+            leader,
+            zxid: 0,
+            election_epoch: 1,
+            state,
+            sid,
+            peer_epoch: epoch,
+            config_version: None,
+        };
+        Some(ElectionEvent::Notification(n))
+    }
+
+    const W: Duration = Duration::from_secs(10);
+    const R: Duration = Duration::from_secs(2);
+
+    /// Node 1 follows ZooKeeper leader 3 in epoch 4, with 2 following it too.
+    fn confirmed() -> (Watch, QuorumVerifier, Instant) {
+        let (q, now) = (qv(), Instant::now());
+        let mut w = Watch::new(3, 1, W, R, now);
+        assert_eq!(w.step(n(2, ServerState::Following, 3, 4), &q, now), Verdict::Continue);
+        assert_eq!(w.step(n(3, ServerState::Leading, 3, 4), &q, now), Verdict::Confirmed { epoch: 4, first: true });
+        (w, q, now)
+    }
+
+    #[test]
+    fn confirmed_by_the_leader_and_a_quorum_then_rechecked_every_window() {
+        let (mut w, q, now) = confirmed();
+        assert!(w.deadline() <= now + W);
+        let Verdict::Ask { deadline, why: None } = w.step(None, &q, now + W) else {
+            panic!("a periodic re-confirmation")
+        };
+        assert_eq!(deadline, now + W + W);
+        w.asked(deadline, now + W);
+        let lost = w.step(None, &q, deadline);
+        assert!(matches!(lost, Verdict::Lost(ref why) if why.contains("could not be confirmed")), "{lost:?}");
+    }
+
+    #[test]
+    fn a_follower_going_looking_prompts_a_quick_recheck() {
+        let (mut w, q, now) = confirmed();
+        let v = w.step(n(2, ServerState::Looking, 2, 4), &q, now);
+        assert!(
+            matches!(&v, Verdict::Ask { deadline, why: Some(why) } if *deadline == now + R && why.contains("server 2")),
+            "{v:?}"
+        );
+        w.asked(now + R, now);
+        // The leader still leads, and 2 is back with it: confirmed again, not for the first time.
+        assert_eq!(w.step(n(2, ServerState::Following, 3, 4), &q, now), Verdict::Continue);
+        assert_eq!(w.step(n(3, ServerState::Leading, 3, 4), &q, now), Verdict::Confirmed { epoch: 4, first: false });
+        // A voter that never followed the leader going LOOKING is no reason.
+        assert_eq!(w.step(n(9, ServerState::Looking, 9, 0), &q, now), Verdict::Continue);
+    }
+
+    #[test]
+    fn the_leader_is_lost_when_its_connection_is_or_it_says_looking() {
+        let (mut w, q, now) = confirmed();
+        assert!(matches!(w.step(Some(ElectionEvent::PeerDown(3)), &q, now), Verdict::Lost(_)));
+        assert_eq!(w.step(Some(ElectionEvent::PeerDown(2)), &q, now), Verdict::Continue);
+        assert!(matches!(w.step(n(3, ServerState::Looking, 3, 4), &q, now), Verdict::Lost(_)));
+    }
 }
