@@ -7,10 +7,11 @@ use crate::cnx::{CnxEvents, CnxSettings, QuorumCnxManager};
 use crate::config::QuorumPeerConfig;
 use crate::election::{ServerState, Vote};
 use crate::messenger::{ElectionEvent, Messenger, ViewSource, VoteBoard};
+use crate::net::{Security, TlsError};
 use crate::peer::epochs::{EpochError, EpochFiles};
 use crate::peer::{self, Announce, PeerContext};
 use crate::runtime::{Shutdown, ThreadGroup};
-use crate::snapshot::{NodeStatus, Snapshot};
+use crate::snapshot::{NodeStatus, QuorumTlsState, Snapshot};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use std::fmt;
@@ -23,6 +24,8 @@ use std::time::Duration;
 pub const EXIT_UNABLE_TO_BIND: i32 = 14;
 /// Exit code when the node cannot start for another reason (epoch files, an admin port taken).
 pub const EXIT_CANNOT_START: i32 = 1;
+/// Exit code for a configuration that cannot be used (zoo.cfg, myid, the TLS stores).
+pub const EXIT_INVALID_CONFIG: i32 = 2;
 
 /// Something that ends the node while it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +45,8 @@ impl Fatal {
 /// Why a node could not start.
 #[derive(Debug)]
 pub enum StartError {
+    /// A quorum TLS key or trust store cannot be used.
+    Tls(TlsError),
     Epochs(EpochError),
     ElectionPort(io::Error),
     Admin(AdminError),
@@ -56,6 +61,7 @@ impl StartError {
     pub fn exit_code(&self) -> i32 {
         match self {
             StartError::ElectionPort(_) => EXIT_UNABLE_TO_BIND,
+            StartError::Tls(_) => EXIT_INVALID_CONFIG,
             _ => EXIT_CANNOT_START,
         }
     }
@@ -64,6 +70,7 @@ impl StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            StartError::Tls(e) => write!(f, "quorum TLS: {e}"),
             StartError::Epochs(e) => write!(f, "{e}"),
             StartError::ElectionPort(e) => write!(f, "{e}"),
             StartError::Admin(e) => write!(f, "{e}"),
@@ -75,6 +82,7 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            StartError::Tls(e) => Some(e),
             StartError::Epochs(e) => Some(e),
             StartError::ElectionPort(e) => Some(e),
             StartError::Admin(e) => Some(e),
@@ -88,6 +96,7 @@ pub struct Node {
     cfg: Arc<QuorumPeerConfig>,
     status: Arc<Mutex<NodeStatus>>,
     cnx: QuorumCnxManager,
+    security: Security,
     board: Arc<VoteBoard>,
     messenger: Option<Arc<Messenger>>,
     ctx: Option<Arc<PeerContext>>,
@@ -105,6 +114,7 @@ impl Node {
     /// starts the messenger and the `QuorumPeer` thread.
     pub fn start(cfg: QuorumPeerConfig) -> Result<Node, StartError> {
         let cfg = Arc::new(cfg);
+        let security = Security::from_config(&cfg.quorum_tls).map_err(StartError::Tls)?;
         let files = EpochFiles::new(&cfg.data_dir);
         let (current_epoch, accepted_epoch) = files.load().map_err(StartError::Epochs)?;
         // zkelect has no transactions: the last zxid is always 0.
@@ -113,13 +123,14 @@ impl Node {
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let (fatal_tx, fatal) = crossbeam_channel::bounded(1);
         let qv = Arc::new(cfg.quorum_verifier.clone());
-        let cnx =
-            QuorumCnxManager::new(CnxSettings::from_config(&cfg), qv, transport_events(&status, &events_tx, fatal_tx));
+        let settings = CnxSettings { security: security.clone(), ..CnxSettings::from_config(&cfg) };
+        let cnx = QuorumCnxManager::new(settings, qv, transport_events(&status, &events_tx, fatal_tx));
         log::info!("Using {}ms as the quorum cnxn socket timeout", cfg.socket_timeout_ms());
         let mut node = Node {
             cfg,
             status,
             cnx,
+            security,
             board: Arc::new(VoteBoard::default()),
             messenger: None,
             ctx: None,
@@ -177,6 +188,7 @@ impl Node {
             files,
             announce,
             self.shutdown.clone(),
+            self.security.clone(),
         ));
         self.ctx = Some(Arc::clone(&ctx));
         let name = format!("QuorumPeer[myid={}]", self.cfg.my_id);
@@ -212,6 +224,7 @@ impl Node {
     /// A cheap handle that takes snapshots from another thread.
     pub fn snapshot_source(&self) -> Arc<dyn Fn() -> Snapshot + Send + Sync> {
         let (status, cnx, board) = (Arc::clone(&self.status), self.cnx.clone(), Arc::clone(&self.board));
+        let quorum_tls = QuorumTlsState { dials_tls: self.security.dials_tls(), accepts: self.security.accepts() };
         Arc::new(move || Snapshot {
             status: status.lock().clone(),
             peers: cnx.peer_status(),
@@ -221,6 +234,7 @@ impl Node {
             malformed_dropped: board.malformed_dropped.load(Relaxed),
             replies_held_back: board.replies_held_back.load(Relaxed),
             traffic: board.traffic(),
+            quorum_tls,
         })
     }
 

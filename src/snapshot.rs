@@ -189,6 +189,17 @@ pub struct Snapshot {
     pub replies_held_back: u64,
     /// Notifications exchanged with each peer.
     pub traffic: HashMap<i64, PeerTraffic>,
+    /// Quorum TLS: whether this node dials with TLS, and what its listeners accept.
+    pub quorum_tls: QuorumTlsState,
+}
+
+/// Quorum TLS as the operator interfaces show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuorumTlsState {
+    /// `sslQuorum`.
+    pub dials_tls: bool,
+    /// `plaintext`, `TLS only` or `TLS and plaintext` (`portUnification`).
+    pub accepts: &'static str,
 }
 
 #[cfg(test)]

@@ -105,6 +105,20 @@ pub fn render(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
         "Notifications received from each peer.",
         &traffic(|t| t.received),
     );
+    x.one(
+        "zkelect_quorum_tls",
+        "gauge",
+        "1 when this node dials its peers with TLS (sslQuorum).",
+        u8::from(snap.quorum_tls.dials_tls),
+    );
+    let peer_tls: Vec<(String, String)> = cfg
+        .quorum_verifier
+        .members
+        .keys()
+        .filter(|s| **s != cfg.my_id)
+        .map(|s| (format!("{{sid=\"{s}\"}}"), u8::from(snap.peers.get(s).is_some_and(|p| p.tls.is_some())).to_string()))
+        .collect();
+    x.family("zkelect_peer_tls", "gauge", "1 when the election connection to the peer is up and uses TLS.", &peer_tls);
     x.one("zkelect_open_fds", "gauge", "Open file descriptors.", super::text::fd_counts().0);
     x.0
 }

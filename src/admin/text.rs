@@ -21,6 +21,15 @@ pub fn mode(state: ServerState) -> &'static str {
     }
 }
 
+/// `on (accepts TLS only)`, `off (accepts TLS and plaintext)`, `off`.
+fn quorum_tls(snap: &Snapshot) -> String {
+    let t = snap.quorum_tls;
+    match (t.dials_tls, t.accepts) {
+        (false, "plaintext") => "off".into(),
+        (dials, accepts) => format!("{} (accepts {accepts})", if dials { "on" } else { "off" }),
+    }
+}
+
 fn zxid(snap: &Snapshot) -> i64 {
     // No transactions: like a fresh ZooKeeper leader, the last zxid is the epoch's first.
     snap.status.current_epoch << 32
@@ -49,6 +58,7 @@ fn latency_and_counts(out: &mut String, snap: &Snapshot) {
     }
     let _ = writeln!(out, "Epoch: {}", snap.status.current_epoch);
     let _ = writeln!(out, "Session: {}", snap.status.phase.map_or("none", |p| p.as_str()));
+    let _ = writeln!(out, "Quorum TLS: {}", quorum_tls(snap));
 }
 
 pub fn srvr(snap: &Snapshot) -> String {
@@ -113,6 +123,8 @@ pub fn mntr(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
     kv("leader_changes", st.leader_changes.to_string());
     kv("malformed_notifications", snap.malformed_dropped.to_string());
     kv("notification_replies_held_back", snap.replies_held_back.to_string());
+    kv("quorum_tls", u8::from(snap.quorum_tls.dials_tls).to_string());
+    kv("quorum_tls_accepts", snap.quorum_tls.accepts.to_string());
     let mut peers: Vec<_> = snap.traffic.iter().collect();
     peers.sort_unstable_by_key(|(sid, _)| **sid);
     for (sid, t) in peers {
@@ -201,6 +213,10 @@ pub fn elec(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
                 );
             }
             None => line.push_str("; no vote received"),
+        }
+        if c.connected {
+            let _ =
+                write!(line, "; {}", c.tls.as_deref().map_or_else(|| "plaintext".to_string(), |t| format!("TLS {t}")));
         }
         let t = snap.traffic.get(sid).copied().unwrap_or_default();
         let _ = write!(line, "; notifications sent {}, received {}", t.sent, t.received);

@@ -133,7 +133,7 @@ fn dial(inner: &Inner, sid: i64, addrs: &[HostPort]) -> Result<PeerStream, Strin
             }
         };
         log::debug!("Opening channel to server {sid} at {a}");
-        let sent = PeerStream::connect(sa, settings.cnx_timeout, settings.socket())
+        let sent = PeerStream::connect(sa, &a.host, settings.cnx_timeout, settings.socket(), &settings.security)
             .and_then(|s| (&s).write_all(&inner.initial_message()).map(|()| s));
         match sent {
             Ok(s) => return Ok(s),

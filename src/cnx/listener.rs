@@ -191,21 +191,32 @@ fn receive_connection_async(inner: &Arc<Inner>, incoming: Incoming) {
 
 fn receive_connection(inner: &Arc<Inner>, incoming: Incoming) {
     let remote = incoming.remote();
-    let deadline = Instant::now() + inner.settings().socket_timeout;
-    let stream = match incoming.into_stream(inner.settings().socket()) {
+    let settings = inner.settings();
+    let deadline = Instant::now() + settings.socket_timeout;
+    let stream = match incoming.into_stream(settings.socket(), &settings.security, deadline) {
         Ok(s) => s,
         Err(e) => {
-            log::warn!("Cannot set socket options for {remote}: {e}");
+            if !inner.is_halted() {
+                settings.security.refused(remote, &format!("election connection: {e}"));
+            }
             return;
         }
     };
-    match initial::read(&mut stream.read_until(deadline)) {
-        Ok(m) => inner.handle_connection(stream, m),
+    let m = match initial::read(&mut stream.read_until(deadline)) {
+        Ok(m) => m,
         Err(initial::InitialMessageError::Io(e)) => {
             if !inner.is_halted() {
                 log::warn!("Exception reading or writing challenge from {remote}: {e}");
             }
+            return;
         }
-        Err(e) => log::error!("Initial message parsing error! from {remote}: {e}"),
+        Err(e) => return log::error!("Initial message parsing error! from {remote}: {e}"),
+    };
+    // The server id claimed must be the one the certificate names (TLS with hostname verification).
+    if let Some(server) = inner.qv().members.get(&m.sid)
+        && let Err(e) = stream.check_identity(&server.election_addrs())
+    {
+        return settings.security.refused(remote, &format!("election connection claiming server id {}: {e}", m.sid));
     }
+    inner.handle_connection(stream, m);
 }

@@ -8,7 +8,7 @@ use super::table::{Accepted, CnxEvents, PeerCnxStatus, PeerTable};
 use super::tie_break::{self, OnAccepted};
 use super::workers::{self, PeerConnection};
 use crate::config::{HostPort, QuorumPeerConfig, QuorumVerifier};
-use crate::net::{PeerStream, SocketOptions};
+use crate::net::{PeerStream, Security, SocketOptions};
 use crate::runtime::{Shutdown, ThreadGroup};
 use crate::wire::initial::{InitialMessage, ProtocolVersion};
 use std::collections::HashMap;
@@ -50,6 +50,8 @@ pub struct CnxSettings {
     pub pool_keep_alive: Duration,
     /// Most incoming handshakes read at once; further connections are closed at once.
     pub max_pending_handshakes: usize,
+    /// Quorum TLS: what is dialled and accepted (plaintext unless the node sets it).
+    pub security: Security,
 }
 
 impl CnxSettings {
@@ -72,6 +74,7 @@ impl CnxSettings {
             pool_size: cfg.quorum_cnxn_threads_size.min(peers),
             pool_keep_alive: Duration::from_secs(5),
             max_pending_handshakes: (4 * peers).max(32),
+            security: Security::plaintext(),
         }
     }
 
@@ -245,6 +248,10 @@ impl QuorumCnxManager {
 impl Inner {
     pub(super) fn settings(&self) -> &CnxSettings {
         &self.settings
+    }
+
+    pub(super) fn qv(&self) -> &QuorumVerifier {
+        &self.qv
     }
 
     pub(super) fn my_sid(&self) -> i64 {

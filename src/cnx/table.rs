@@ -60,6 +60,8 @@ impl PeerSlot {
 #[derive(Debug, Clone, Default)]
 pub struct PeerCnxStatus {
     pub connected: bool,
+    /// The live connection's TLS protocol and suite (`None`: plaintext or not connected).
+    pub tls: Option<String>,
     pub last_connect_error: Option<String>,
     pub last_connect_error_at: Option<SystemTime>,
     pub connections: u64,
@@ -300,6 +302,7 @@ impl PeerTable {
                 let (error, at) = s.last_connect_error.clone().map_or((None, None), |(e, t)| (Some(e), Some(t)));
                 let st = PeerCnxStatus {
                     connected: s.connection().is_some(),
+                    tls: s.connection().and_then(|c| c.tls()),
                     last_connect_error: error,
                     last_connect_error_at: at,
                     connections: s.connections,
@@ -326,7 +329,7 @@ fn take_connections(slots: &mut Slots) -> Vec<Arc<PeerConnection>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::{PeerStream, SocketOptions};
+    use crate::net::{PeerStream, Security, SocketOptions};
     use std::net::{SocketAddr, TcpListener};
     use std::sync::Barrier;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -335,7 +338,8 @@ mod tests {
     fn connection(sid: i64, l: &TcpListener, table: &PeerTable) -> Arc<PeerConnection> {
         let opts = SocketOptions { keep_alive: false, timeout: Duration::from_secs(5) };
         let addr: SocketAddr = l.local_addr().expect("addr");
-        let stream = PeerStream::connect(addr, Duration::from_secs(5), opts).expect("connect");
+        let stream = PeerStream::connect(addr, "127.0.0.1", Duration::from_secs(5), opts, &Security::plaintext())
+            .expect("connect");
         drop(l.accept().expect("accept"));
         Arc::new(PeerConnection::new(sid, stream, table.send_queue(sid)))
     }

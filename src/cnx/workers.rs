@@ -27,6 +27,11 @@ impl PeerConnection {
         self.sid
     }
 
+    /// The negotiated TLS protocol and suite, `None` for plaintext.
+    pub fn tls(&self) -> Option<String> {
+        self.stream.tls_info().map(ToString::to_string)
+    }
+
     /// How long this connection has been up.
     pub fn age(&self) -> Duration {
         self.started.elapsed()

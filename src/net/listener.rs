@@ -1,11 +1,12 @@
 //! Listening sockets and the accept loop.
 
 use super::stream::{Closer, PeerStream, SocketOptions};
+use super::tls::Security;
 use crate::runtime::Shutdown;
 use socket2::{Domain, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A bound, listening socket (SO_REUSEADDR, so a restarted node can bind at once).
 pub struct Listener {
@@ -67,9 +68,10 @@ impl Incoming {
         Ok(Closer::new(self.tcp.try_clone()?))
     }
 
-    /// As a peer connection (election or quorum port).
-    pub fn into_stream(self, opts: SocketOptions) -> io::Result<PeerStream> {
-        PeerStream::wrap(self.tcp, self.remote, opts)
+    /// As a peer connection (election or quorum port): plaintext, or TLS after a handshake that
+    /// ends before `deadline`, as `security` allows.
+    pub fn into_stream(self, opts: SocketOptions, security: &Security, deadline: Instant) -> io::Result<PeerStream> {
+        PeerStream::accept(self.tcp, self.remote, opts, security, deadline)
     }
 
     /// As a client connection (four-letter words, metrics), which is not a peer socket.

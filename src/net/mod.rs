@@ -6,9 +6,11 @@
 
 mod listener;
 mod stream;
+pub mod tls;
 
 pub use listener::{Incoming, Listener, ListenerWaker, serve};
-pub use stream::{Closer, DeadlineReader, Drained, PeerStream, SocketOptions};
+pub use stream::{Closer, DeadlineReader, Drained, IdentityError, PeerStream, SocketOptions};
+pub use tls::{Security, TlsError, TlsInfo};
 
 use crate::config::HostPort;
 use std::io;

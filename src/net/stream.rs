@@ -1,9 +1,12 @@
-//! [`PeerStream`]: one connected peer socket, used through shared references by the thread that
-//! reads it and the thread that writes it (`Read`/`Write` are implemented for `&PeerStream`, as
-//! for `&TcpStream`). [`PeerStream::shutdown`] (or a [`Closer`] taken earlier) releases both.
+//! [`PeerStream`]: one connected peer socket, plaintext or TLS, used through shared references by
+//! the thread that reads it and the thread that writes it (`Read`/`Write` are implemented for
+//! `&PeerStream`, as for `&TcpStream`). [`PeerStream::shutdown`] (or a [`Closer`] taken earlier)
+//! releases both.
 
+use super::tls::{self, Security, TlsInfo, TlsLink};
+use crate::config::HostPort;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// Options of every peer socket.
@@ -16,28 +19,138 @@ pub struct SocketOptions {
 }
 
 /// A connected peer socket.
-#[derive(Debug)]
 pub struct PeerStream {
     tcp: TcpStream,
     remote: SocketAddr,
+    tls: Option<TlsLink>,
+    /// How the peer's certificate is checked against a claimed server id (TLS acceptor only).
+    identity: Identity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Identity {
+    /// Nothing to check: plaintext, or hostname verification off.
+    Unchecked,
+    /// We dialled: the server certificate was checked against the address dialled.
+    Dialled,
+    /// We accepted: the client certificate is checked once the peer names its server id.
+    Accepted { bind_sid: bool },
+}
+
+/// A peer's certificate does not match the server it claims to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityError(pub String);
+
+impl std::fmt::Display for IdentityError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for PeerStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerStream").field("remote", &self.remote).field("tls", &self.tls_info()).finish()
+    }
 }
 
 impl PeerStream {
-    /// Dials `addr` within `timeout` (`Learner.connectToLeader`, `QuorumCnxManager.initiateConnection`).
-    pub fn connect(addr: SocketAddr, timeout: Duration, opts: SocketOptions) -> io::Result<PeerStream> {
+    /// Dials `addr` within `timeout` (`Learner.connectToLeader`, `QuorumCnxManager.initiateConnection`)
+    /// and, under `sslQuorum`, runs the TLS handshake as client within `opts.timeout`: the server's
+    /// certificate must match the address dialled or the configured `host`.
+    pub fn connect(
+        addr: SocketAddr,
+        host: &str,
+        timeout: Duration,
+        opts: SocketOptions,
+        security: &Security,
+    ) -> io::Result<PeerStream> {
         let tcp = TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1)))?;
-        PeerStream::wrap(tcp, addr, opts)
+        set_sock_opts(&tcp, opts)?;
+        let (tls, identity) = match security.context().filter(|_| security.dials_tls()) {
+            Some(ctx) => {
+                let names = [Some(rustls::pki_types::ServerName::IpAddress(addr.ip().into())), tls::server_name(host)];
+                let link =
+                    tls::connect(ctx, &tcp, names.into_iter().flatten().collect(), Instant::now() + opts.timeout)?;
+                log::info!("SSL handshake complete with {addr} - {}", link.info());
+                let identity = if ctx.hostname_verification() { Identity::Dialled } else { Identity::Unchecked };
+                (Some(link), identity)
+            }
+            None => (None, Identity::Unchecked),
+        };
+        tcp.set_write_timeout(Some(opts.timeout))?;
+        Ok(PeerStream { tcp, remote: addr, tls, identity })
     }
 
-    /// A socket from [`super::Incoming::into_stream`].
-    pub(super) fn wrap(tcp: TcpStream, remote: SocketAddr, opts: SocketOptions) -> io::Result<PeerStream> {
+    /// An accepted socket, after `security`'s checks: plaintext, or TLS as server (handshake
+    /// before `deadline`, on the caller's thread).
+    pub(super) fn accept(
+        tcp: TcpStream,
+        remote: SocketAddr,
+        opts: SocketOptions,
+        security: &Security,
+        deadline: Instant,
+    ) -> io::Result<PeerStream> {
         set_sock_opts(&tcp, opts)?;
-        tcp.set_write_timeout(Some(opts.timeout))?;
-        Ok(PeerStream { tcp, remote })
+        let mut stream = PeerStream { tcp, remote, tls: None, identity: Identity::Unchecked };
+        if let Some(ctx) = security.context() {
+            let detect = security.detect().unwrap_or(Duration::from_secs(5));
+            let left = deadline.saturating_duration_since(Instant::now());
+            let is_tls = tls::looks_like_tls(&stream.tcp, detect.min(left))?;
+            if is_tls {
+                let link = tls::accept(ctx, &stream.tcp, deadline)?;
+                log::info!("Accepted TLS connection from {remote} - {}", link.info());
+                stream.tls = Some(link);
+                if ctx.hostname_verification() {
+                    stream.identity = Identity::Accepted { bind_sid: ctx.binds_sid() };
+                }
+            } else if security.accepts_tls_only() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "Blocked insecure connection attempt (not TLS)",
+                ));
+            } else {
+                log::debug!("Accepted plaintext connection from {remote}");
+            }
+        }
+        stream.tcp.set_write_timeout(Some(opts.timeout))?;
+        Ok(stream)
     }
 
     pub fn remote(&self) -> SocketAddr {
         self.remote
+    }
+
+    /// The negotiated TLS protocol and suite; `None` for plaintext.
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref().map(TlsLink::info)
+    }
+
+    /// On a TLS connection we accepted, checks the peer's certificate once it claims to be the
+    /// server configured at `hosts` (hostname verification, as ZooKeeper does it): it must match
+    /// the peer's source address (an IP SAN; or a DNS SAN of a configured name that resolves to
+    /// that address: forward DNS only, never reverse), and, when the id is bound to the
+    /// certificate, one of `hosts` (IP SAN for an IP literal, DNS SAN for a name).
+    pub fn check_identity(&self, hosts: &[HostPort]) -> Result<(), IdentityError> {
+        let Identity::Accepted { bind_sid } = self.identity else { return Ok(()) };
+        let Some(cert) = self.tls.as_ref().and_then(TlsLink::peer_certificate) else {
+            // ssl.quorum.clientAuth=want/none and no certificate: nothing to check, as in Java.
+            return Ok(());
+        };
+        let source = self.remote.ip();
+        let named = |h: &HostPort| tls::server_name(&h.host).is_some_and(|n| tls::cert_matches(&cert, &n));
+        let source_ok = tls::cert_matches(&cert, &rustls::pki_types::ServerName::IpAddress(source.into()))
+            || hosts.iter().any(|h| h.host.parse::<IpAddr>().is_err() && named(h) && resolves_to(h, source));
+        if !source_ok {
+            return Err(IdentityError(format!("its certificate does not name its address {source}")));
+        }
+        if bind_sid && !hosts.iter().any(named) {
+            let hosts: Vec<String> = hosts.iter().map(|h| h.host.clone()).collect();
+            return Err(IdentityError(format!(
+                "its certificate does not name the host configured for that server ({})",
+                hosts.join("|")
+            )));
+        }
+        Ok(())
     }
 
     /// Blocks reads for at most `timeout` each (`None`: without limit).
@@ -65,7 +178,7 @@ impl PeerStream {
         let mut left = budget;
         while left > 0 {
             let want = left.min(chunk.len());
-            match (&self.tcp).read(&mut chunk[..want]) {
+            match (&*self).read(&mut chunk[..want]) {
                 Ok(0) => return Ok(Drained::Closed),
                 Ok(n) => {
                     buf.extend_from_slice(&chunk[..n]);
@@ -100,17 +213,28 @@ pub enum Drained {
 
 impl Read for &PeerStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.tcp).read(buf)
+        match &self.tls {
+            None => (&self.tcp).read(buf),
+            Some(link) => link.read(&self.tcp, buf),
+        }
     }
 }
 
 impl Write for &PeerStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&self.tcp).write(buf)
+        match &self.tls {
+            None => (&self.tcp).write(buf),
+            Some(link) => link.write_all(&self.tcp, buf).map(|()| buf.len()),
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Whether `h` resolves (forward DNS) to `ip`.
+fn resolves_to(h: &HostPort, ip: IpAddr) -> bool {
+    super::resolve_all(h).is_ok_and(|addrs| addrs.iter().any(|a| a.ip() == ip))
 }
 
 /// Shuts a socket down from another thread; what a component keeps to release blocked reads.
@@ -141,7 +265,7 @@ impl Read for DeadlineReader<'_> {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
         }
         self.stream.set_read_timeout(Some(left))?;
-        match (&self.stream.tcp).read(buf) {
+        match (&*self.stream).read(buf) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
             }

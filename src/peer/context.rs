@@ -8,6 +8,7 @@ use crate::cnx::QuorumCnxManager;
 use crate::config::{QuorumPeerConfig, QuorumVerifier};
 use crate::election::{Decision, LatestVotes, ServerState, ToSend, Vote};
 use crate::messenger::Messenger;
+use crate::net::Security;
 use crate::runtime::Shutdown;
 use crate::snapshot::{Milestone, NodeStatus, SessionPhase, StateChange};
 use parking_lot::Mutex;
@@ -26,6 +27,8 @@ pub struct PeerContext {
     pub epochs: Epochs,
     pub sessions: Sessions,
     pub shutdown: Shutdown,
+    /// Quorum TLS on the quorum port.
+    pub security: Security,
     /// The leader whose session just closed: absent for the next election's finalizeWait.
     departed_leader: Mutex<Option<i64>>,
 }
@@ -40,6 +43,7 @@ impl PeerContext {
         files: EpochFiles,
         announce: Announce,
         shutdown: Shutdown,
+        security: Security,
     ) -> PeerContext {
         PeerContext {
             qv: Arc::new(cfg.quorum_verifier.clone()),
@@ -50,6 +54,7 @@ impl PeerContext {
             status: Published { cell: status, announce },
             sessions: Sessions::new(shutdown.clone()),
             shutdown,
+            security,
             departed_leader: Mutex::new(None),
         }
     }

@@ -150,7 +150,7 @@ fn connect_to_leader(
             if left.is_zero() || ctx.is_stopping() {
                 return Err(Error::LeaderUnreachable { last_error });
             }
-            match net::resolve(a).and_then(|sa| PeerStream::connect(sa, left, opts)) {
+            match net::resolve(a).and_then(|sa| PeerStream::connect(sa, &a.host, left, opts, &ctx.security)) {
                 Ok(s) => return Ok(s),
                 Err(e) => last_error = format!("{a}: {e}"),
             }

@@ -4,7 +4,7 @@
 
 use super::LeaderCtx;
 use super::agreement::Step;
-use crate::net::{Incoming, PeerStream, SocketOptions};
+use crate::net::{Closer, Incoming, PeerStream, SocketOptions};
 use crate::peer::Error;
 use crate::peer::session::{read_packet, write_packet};
 use crate::wire::packet::{self, Hello, PacketError, QuorumPacket, epoch_zxid, type_name};
@@ -30,7 +30,10 @@ pub enum LearnerState {
 
 /// One learner connection.
 pub struct Learner {
-    pub stream: Arc<PeerStream>,
+    /// Releases the socket on stop, also while its TLS handshake runs.
+    pub closer: Closer,
+    /// Once the connection is set up (after the TLS handshake, if any).
+    pub stream: Option<Arc<PeerStream>>,
     pub state: LearnerState,
     pub last_heard: Instant,
     /// Bytes of a packet not yet complete (read by the leader's loop once synced).
@@ -54,15 +57,12 @@ impl Learner {
     }
 }
 
-/// Takes a connection accepted on the quorum port: registered, then handled on its own thread.
+/// Takes a connection accepted on the quorum port: registered, then set up (TLS handshake
+/// included) and handled on its own thread, so a slow learner never holds the acceptor.
 pub fn accepted(lc: &Arc<LeaderCtx>, incoming: Incoming) {
     let max = (2 * lc.ctx.qv.members.len()).max(32);
     let remote = incoming.remote();
-    let opts = SocketOptions { keep_alive: lc.ctx.cfg.tcp_keep_alive, timeout: lc.ctx.sync_window() };
-    let stream = match incoming.into_stream(opts) {
-        Ok(s) => Arc::new(s),
-        Err(e) => return log::warn!("Closing learner connection from {remote}: {e}"),
-    };
+    let Ok(closer) = incoming.closer() else { return };
     let id = lc.seq.fetch_add(1, Ordering::Relaxed);
     {
         let mut ag = lc.agreement.lock();
@@ -73,7 +73,8 @@ pub fn accepted(lc: &Arc<LeaderCtx>, incoming: Incoming) {
             return log::warn!("Refusing learner connection from {remote}: already {max} connections");
         }
         let learner = Learner {
-            stream: Arc::clone(&stream),
+            closer,
+            stream: None,
             state: LearnerState::Connected,
             last_heard: Instant::now(),
             inbuf: Vec::new(),
@@ -83,21 +84,46 @@ pub fn accepted(lc: &Arc<LeaderCtx>, incoming: Incoming) {
     let handler = {
         let lc = Arc::clone(lc);
         move || {
-            match handle_learner(&lc, id, &stream) {
+            let synced = match set_up(&lc, id, incoming) {
+                Some(stream) => handle_learner(&lc, id, &stream),
+                // Refused (and logged), or the leadership ended meanwhile.
+                None => Ok(false),
+            };
+            match synced {
                 // Synced: the leader's loop reads this learner from now on.
                 Ok(true) => return,
                 Ok(false) => {}
                 Err(e) if !lc.shutdown.is_requested() => log::warn!("{e}"),
                 Err(_) => {}
             }
-            stream.shutdown();
-            lc.agreement.lock().learners.remove(&id);
+            if let Some(l) = lc.agreement.lock().learners.remove(&id) {
+                l.closer.close();
+            }
         }
     };
     if let Err(e) = lc.threads.spawn(format!("LearnerHandler-{remote}"), handler) {
         log::warn!("Cannot start a LearnerHandler for {remote}: {e}");
         lc.agreement.lock().learners.remove(&id);
     }
+}
+
+/// The connection as a stream (after the TLS handshake, if any), registered with its learner;
+/// `None` when it was refused (logged) or the leadership ended meanwhile.
+fn set_up(lc: &LeaderCtx, id: u64, incoming: Incoming) -> Option<Arc<PeerStream>> {
+    let remote = incoming.remote();
+    let opts = SocketOptions { keep_alive: lc.ctx.cfg.tcp_keep_alive, timeout: lc.ctx.sync_window() };
+    let deadline = Instant::now() + lc.ctx.init_window();
+    let stream = match incoming.into_stream(opts, &lc.ctx.security, deadline) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            if !lc.shutdown.is_requested() {
+                lc.ctx.security.refused(remote, &format!("learner connection: {e}"));
+            }
+            return None;
+        }
+    };
+    lc.agreement.lock().learners.get_mut(&id)?.stream = Some(Arc::clone(&stream));
+    Some(stream)
 }
 
 /// The agreement with one learner; true once it is synced and handed to the leader's loop.
@@ -121,6 +147,10 @@ fn handle_learner(lc: &LeaderCtx, id: u64, stream: &PeerStream) -> Result<bool, 
     let server = ctx.qv.members.get(&sid).filter(|_| sid != ctx.my_id()).ok_or_else(|| {
         Error::Protocol(format!("Refusing learner session from {remote}: server id {sid} is not in the configuration"))
     })?;
+    if let Err(e) = stream.check_identity(&server.quorum_addrs()) {
+        lc.ctx.security.refused(remote, &format!("learner session claiming server id {sid}: {e}"));
+        return Ok(false);
+    }
     let voter = server.is_participant();
     log::info!(
         "Learner {sid} connected from {remote} (accepted epoch {}, current epoch {})",
@@ -199,7 +229,8 @@ fn exchange(
 /// An error means its session is over.
 pub fn drain(l: &mut Learner, now: Instant) -> Result<(), String> {
     let sid = l.sid().unwrap_or(-1);
-    let drained = l.stream.read_available(&mut l.inbuf, DRAIN_BUDGET).map_err(|e| format!("Learner {sid}: {e}"))?;
+    let Some(stream) = &l.stream else { return Ok(()) };
+    let drained = stream.read_available(&mut l.inbuf, DRAIN_BUDGET).map_err(|e| format!("Learner {sid}: {e}"))?;
     while let Some((p, used)) =
         QuorumPacket::parse_prefix(&l.inbuf).map_err(|e| format!("Learner {sid}: waiting for PING: {e}"))?
     {

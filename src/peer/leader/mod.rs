@@ -186,7 +186,7 @@ fn read_learners(lc: &LeaderCtx, now: Instant) -> (Vec<Arc<net::PeerStream>>, BT
         });
         if let Err(e) = result {
             log::warn!("{e}");
-            l.stream.shutdown();
+            l.closer.close();
             ended.push(*id);
         }
     }
@@ -197,8 +197,8 @@ fn read_learners(lc: &LeaderCtx, now: Instant) -> (Vec<Arc<net::PeerStream>>, BT
     let mut streams = Vec::new();
     let mut in_time = BTreeSet::new();
     for l in ag.learners.values() {
-        if let Some(synced) = l.synced() {
-            streams.push(Arc::clone(&l.stream));
+        if let (Some(synced), Some(stream)) = (l.synced(), &l.stream) {
+            streams.push(Arc::clone(stream));
             if now.duration_since(l.last_heard) <= sync {
                 in_time.insert(synced);
             }
@@ -213,7 +213,7 @@ fn stop(lc: &LeaderCtx) {
     {
         let ag = lc.agreement.lock();
         for l in ag.learners.values() {
-            l.stream.shutdown();
+            l.closer.close();
         }
         lc.cond.notify_all();
     }
