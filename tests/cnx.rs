@@ -398,7 +398,7 @@ fn bind_failure_is_reported() {
     let err = m.start().expect_err("the election port is taken");
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
     wait_logged(&format!("Leaving listener thread for address 127.0.0.1:{port} after 2 errors"));
-    wait_logged("is another node with id 1 running?");
+    wait_logged("another node with id 1 is probably running on this host");
     m.halt();
     drop(taken);
 }

@@ -8,5 +8,6 @@ pub mod localports;
 pub mod logs;
 pub mod status;
 
+pub mod certs;
 #[cfg(test)]
 mod tests;

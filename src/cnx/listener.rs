@@ -102,7 +102,8 @@ fn bind_with_retry(inner: &Inner, addr: &HostPort, errors: &mut u32) -> Option<L
                 Err(e) => log::error!("Exception while listening to address {addr}: {e}"),
             },
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => log::error!(
-                "Exception while listening to address {addr}: {e} (is another node with id {} running?)",
+                "Exception while listening to address {addr}: {e}; another node with id {} is probably running on \
+                 this host",
                 inner.my_sid()
             ),
             Err(e) => log::error!("Exception while listening to address {addr}: {e}"),

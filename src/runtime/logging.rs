@@ -4,9 +4,20 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Installs the logger; `RUST_LOG` controls the levels (default `info`).
+/// The library's top-level modules: the targets log lines show, without the crate name.
+const MODULES: &[&str] =
+    &["admin", "cnx", "config", "election", "messenger", "net", "node", "peer", "runtime", "snapshot", "wire"];
+
+/// Installs the logger. `RUST_LOG` controls the levels: a level (`debug`), module levels named as
+/// the log lines show them (`cnx=debug`, `peer::leader=trace`, or with the crate name), or both;
+/// without a level of its own, everything else logs at INFO.
 pub fn init() {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+    let (filters, notes) = understand(std::env::var("RUST_LOG").ok().as_deref());
+    for note in notes {
+        eprintln!("zkelect: {note}");
+    }
+    let _ = env_logger::Builder::new()
+        .parse_filters(&filters)
         .format(|buf, record| {
             let thread = std::thread::current();
             let target = record.target().strip_prefix("zkelect::").unwrap_or(record.target());
@@ -21,6 +32,57 @@ pub fn init() {
             )
         })
         .try_init();
+}
+
+fn is_level(s: &str) -> bool {
+    s.parse::<log::LevelFilter>().is_ok()
+}
+
+/// `RUST_LOG` as env_logger filters, and what to tell the operator about it: module names are
+/// taken as the log lines show them, a default level is added when none is given (so that a
+/// module filter does not silence WARN and ERROR elsewhere), and what cannot be understood is
+/// named and left out.
+fn understand(spec: Option<&str>) -> (String, Vec<String>) {
+    let mut out = Vec::new();
+    let mut notes = Vec::new();
+    let mut global = false;
+    for item in spec.unwrap_or("").split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (target, level) = match item.split_once('=') {
+            Some((t, l)) => (Some(t.trim()), l.trim()),
+            None if is_level(item) => (None, item),
+            None => (Some(item), "trace"),
+        };
+        if !is_level(level) {
+            notes.push(format!(
+                "RUST_LOG: ignoring {item:?}: {level:?} is not a level (off, error, warn, info, debug, trace)"
+            ));
+            continue;
+        }
+        match target {
+            None => {
+                global = true;
+                out.push(level.to_string());
+            }
+            Some(t) => {
+                let first = t.split("::").next().unwrap_or(t);
+                if MODULES.contains(&first) {
+                    out.push(format!("zkelect::{t}={level}"));
+                } else {
+                    if first != "zkelect" {
+                        notes.push(format!(
+                            "RUST_LOG: {t:?} is not one of zkelect's modules ({}); kept as written",
+                            MODULES.join(", ")
+                        ));
+                    }
+                    out.push(format!("{t}={level}"));
+                }
+            }
+        }
+    }
+    if !global {
+        out.insert(0, "info".to_string());
+    }
+    (out.join(","), notes)
 }
 
 /// `yyyy-MM-dd HH:mm:ss,SSS` in UTC.
@@ -49,6 +111,22 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn rust_log_is_understood_as_the_lines_show_targets() {
+        assert_eq!(understand(None), ("info".into(), vec![]));
+        assert_eq!(understand(Some("cnx=debug")).0, "info,zkelect::cnx=debug");
+        assert_eq!(understand(Some("warn,peer::leader=trace")).0, "warn,zkelect::peer::leader=trace");
+        assert_eq!(understand(Some("zkelect::cnx=debug")).0, "info,zkelect::cnx=debug");
+        assert_eq!(understand(Some("debug")).0, "debug");
+        // A bare module name means all of that module, as in env_logger.
+        assert_eq!(understand(Some("cnx")).0, "info,zkelect::cnx=trace");
+        // Mistakes are named and do not silence WARN/ERROR.
+        let (filters, notes) = understand(Some("cnx=loud,nonsense=debug"));
+        assert_eq!(filters, "info,nonsense=debug");
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].contains("\"loud\" is not a level") && notes[1].contains("\"nonsense\" is not one of"));
+    }
 
     #[test]
     fn formats_like_zookeeper() {
