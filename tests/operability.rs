@@ -251,7 +251,10 @@ fn hanging_hook_does_not_delay_reelection() {
     c.kill(3);
     c.wait_new_epoch(&[1, 2], 1, T);
     let took = t0.elapsed();
-    assert!(took < Duration::from_secs(5), "re-election took {took:?} with a hanging hook");
+    println!("re-election with a hanging hook: {took:?}");
+    // The hook hangs for its whole 30 s timeout; a re-election that waited for it would take that
+    // long. Half of it is the bound: a functional check, the timing belongs to the benchmark.
+    assert!(took < Duration::from_secs(15), "re-election took {took:?} with a hanging hook");
     kill_hooks(&pids);
 }
 
