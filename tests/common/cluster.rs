@@ -30,7 +30,11 @@ pub struct Cluster {
     children: BTreeMap<i64, Child>,
     /// Helper processes (relays…), killed with the nodes.
     helpers: Vec<Child>,
+    /// zoo.cfg lines of every node, then of single nodes.
     extra: String,
+    node_extra: BTreeMap<i64, String>,
+    /// (node, server) -> the address the node uses for that server instead of its own.
+    routes: BTreeMap<(i64, i64), ServerAddr>,
 }
 
 /// Written into a node's log by the harness right before it (re)starts the process.
@@ -61,6 +65,8 @@ impl Cluster {
             children: BTreeMap::new(),
             helpers: Vec::new(),
             extra: extra.to_string(),
+            node_extra: BTreeMap::new(),
+            routes: BTreeMap::new(),
         };
         c.write_configs();
         c
@@ -93,21 +99,17 @@ impl Cluster {
     }
 
     /// Points `node`'s `server.<target>` line at another address (e.g. a relay).
-    pub fn reroute(&self, node: i64, target: i64, host: &str, quorum_port: u16, election_port: u16) {
-        let path = self.node_dir(node).join("zoo.cfg");
-        let text = std::fs::read_to_string(&path).expect("zoo.cfg");
-        let prefix = format!("server.{target}=");
-        let out: Vec<String> = text
-            .lines()
-            .map(|l| {
-                if l.starts_with(&prefix) {
-                    format!("{prefix}{host}:{quorum_port}:{election_port}")
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect();
-        std::fs::write(&path, out.join("\n") + "\n").expect("zoo.cfg");
+    pub fn reroute(&mut self, node: i64, target: i64, host: &str, quorum_port: u16, election_port: u16) {
+        self.routes.insert((node, target), ServerAddr::new(host, quorum_port, election_port));
+        self.write_config(node);
+    }
+
+    /// Adds `lines` to the zoo.cfg of each of `sids` (read when a node next starts).
+    pub fn append_config(&mut self, sids: &[i64], lines: &str) {
+        for sid in sids {
+            self.node_extra.entry(*sid).or_default().push_str(lines);
+            self.write_config(*sid);
+        }
     }
 
     pub fn net(&self) -> &super::netns::Net {
@@ -145,7 +147,9 @@ impl Cluster {
         );
         for (s, (q, e, _)) in &self.ports {
             let role = if self.observers.contains(s) { Role::Observer } else { Role::Participant };
-            let addrs = if self.multi_address {
+            let addrs = if let Some(route) = self.routes.get(&(sid, *s)) {
+                vec![route.clone()]
+            } else if self.multi_address {
                 vec![ServerAddr::new("127.0.0.1", *q, *e), ServerAddr::new("127.0.0.2", *q, *e)]
             } else {
                 vec![ServerAddr::new(&self.host(*s), *q, *e)]
@@ -155,7 +159,8 @@ impl Cluster {
         if self.multi_address {
             cfg = cfg.extra("multiAddress.enabled=true\n");
         }
-        cfg.extra(&self.extra).write(&d, sid).expect("zoo.cfg");
+        let node_extra = self.node_extra.get(&sid).map_or("", String::as_str);
+        cfg.extra(&self.extra).extra(node_extra).write(&d, sid).expect("zoo.cfg");
         if self.is_java(sid) {
             zookeeper::write_log4j(&d, &self.log_path(sid)).expect("log4j.properties");
         }
