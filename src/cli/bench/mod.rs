@@ -136,7 +136,7 @@ impl Tail {
     }
 }
 
-/// The time of a "… - broadcast" milestone in either implementation's log.
+/// A "… - broadcast" milestone in either implementation's log: its time, and whether the node leads.
 fn broadcast_line(line: &str) -> Option<(u64, bool)> {
     let m = parse_milestone(line).filter(|m| m.phase == "broadcast")?;
     Some((parse_timestamp_ms(line)?, m.state == "leading"))
