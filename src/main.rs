@@ -1,15 +1,9 @@
-//! `zkelect`: one ZooKeeper-compatible leader-election node per process.
+//! `zkelect`: one ZooKeeper-compatible leader-election node per process. This file holds the
+//! command line and hands each subcommand to its module (`start` runs the daemon itself).
 
 #![forbid(unsafe_code)]
 
-/// `println!` that ignores a closed stdout (`zkelect status … | head -1`) instead of panicking.
-macro_rules! say {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
+#[macro_use]
 mod cli;
 
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
@@ -97,14 +91,10 @@ for byte on the election port, and logs its state changes to stderr (RUST_LOG co
                         .action(ArgAction::SetTrue)
                         .help("Also run Debian's Apache ZooKeeper 3.8 (sizes up to 9) and print the ratios"),
                 )
-                .arg(
-                    Arg::new("out")
-                        .long("out")
-                        .value_name("DIR")
-                        .value_parser(value_parser!(PathBuf))
-                        .default_value("bench-results")
-                        .help("Where bench.md and bench.svg go"),
-                )
+                .arg(Arg::new("out").long("out").value_name("DIR").value_parser(value_parser!(PathBuf)).help(
+                    "Where bench.md and bench.svg go (default: a fresh directory under the temp dir; \
+`--out bench-results` replaces the committed figures)",
+                ))
                 .arg(tick_time("2000"))
                 .arg(
                     Arg::new("keep_logs")
@@ -155,47 +145,53 @@ fn main() -> ExitCode {
     zkelect::runtime::logging::init();
     match matches.subcommand() {
         Some(("start", m)) => start(&value::<PathBuf>(m, "config")),
-        Some(("bench", m)) => {
-            let opts = bench::Options {
-                sizes: m.get_many::<usize>("nodes").map(|v| v.copied().collect()).unwrap_or_default(),
-                runs: value::<usize>(m, "runs").max(1),
-                vs_zookeeper: m.get_flag("vs_zookeeper"),
-                out: value(m, "out"),
-                tick_time: value(m, "tick_time"),
-                keep_logs: m.get_flag("keep_logs"),
-            };
-            match bench::run(opts) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("zkelect bench: {e}");
-                    ExitCode::from(1)
-                }
-            }
-        }
+        Some(("bench", m)) => bench(m),
         Some(("status", m)) => {
             let address: String = value(m, "address");
             ExitCode::from(status::run(&address, Duration::from_millis(value(m, "timeout_ms"))))
         }
-        Some(("ensemble", m)) => {
-            let opts = ensemble::Options {
-                nodes: value(m, "nodes"),
-                run_for: m.get_one::<f64>("for").map(|s| Duration::from_secs_f64(s.max(0.0))),
-                dir: m.get_one::<PathBuf>("dir").cloned(),
-                tick_time: value(m, "tick_time"),
-            };
-            match ensemble::run(opts) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => {
-                    eprintln!("zkelect: the ensemble did not settle on a leader");
-                    ExitCode::from(1)
-                }
-                Err(e) => {
-                    eprintln!("zkelect: {e}");
-                    ExitCode::from(2)
-                }
-            }
-        }
+        Some(("ensemble", m)) => ensemble(m),
         _ => unreachable!("clap requires a subcommand"),
+    }
+}
+
+/// `zkelect bench`: exit status 1 when a run fails.
+fn bench(m: &ArgMatches) -> ExitCode {
+    let opts = bench::Options {
+        sizes: m.get_many::<usize>("nodes").map(|v| v.copied().collect()).unwrap_or_default(),
+        runs: value::<usize>(m, "runs").max(1),
+        vs_zookeeper: m.get_flag("vs_zookeeper"),
+        out: m.get_one::<PathBuf>("out").cloned(),
+        tick_time: value(m, "tick_time"),
+        keep_logs: m.get_flag("keep_logs"),
+    };
+    match bench::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zkelect bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `zkelect ensemble`: exit status 1 when the ensemble never settled, 2 when it could not run.
+fn ensemble(m: &ArgMatches) -> ExitCode {
+    let opts = ensemble::Options {
+        nodes: value(m, "nodes"),
+        run_for: m.get_one::<f64>("for").map(|s| Duration::from_secs_f64(s.max(0.0))),
+        dir: m.get_one::<PathBuf>("dir").cloned(),
+        tick_time: value(m, "tick_time"),
+    };
+    match ensemble::run(opts) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("zkelect: the ensemble did not settle on a leader");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("zkelect: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

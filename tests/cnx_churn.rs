@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zkelect::cnx::{CnxEvents, CnxSettings, QuorumCnxManager};
 
-fn start(text: &str, sid: i64) -> QuorumCnxManager {
-    let cfg = config_for(text, sid);
+fn start(cfg: &zoocfg::ZooCfg, sid: i64) -> QuorumCnxManager {
+    let cfg = config_for(cfg, sid);
     let mut s = CnxSettings::from_config(&cfg);
     s.pool_keep_alive = Duration::from_millis(50);
     let m = QuorumCnxManager::new(s, Arc::new(cfg.quorum_verifier.clone()), CnxEvents::default());
@@ -20,12 +20,12 @@ fn start(text: &str, sid: i64) -> QuorumCnxManager {
 #[test]
 fn churn_leaves_no_threads_or_fds() {
     let p = free_ports(4);
-    let text = cfg_text(&[(1, p[0], p[1]), (2, p[2], p[3])], "");
-    let m1 = start(&text, 1);
+    let cfg = transport_cfg(&[(1, p[0], p[1]), (2, p[2], p[3])]);
+    let m1 = start(&cfg, 1);
     std::thread::sleep(Duration::from_millis(300));
     let (threads0, fds0) = (thread_count(), fd_count());
     for i in 0..200u32 {
-        let m2 = start(&text, 2);
+        let m2 = start(&cfg, 2);
         let payload = i.to_be_bytes().to_vec();
         let end = Instant::now() + Duration::from_secs(10);
         // Alternate who speaks first so both the dial and the dial-back paths churn.

@@ -27,14 +27,14 @@ fn epoch_writer_child() {
 
 #[test]
 fn kill_9_during_epoch_writes_never_corrupts() {
-    let dir = std::env::temp_dir().join(format!("zkelect-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let files = EpochFiles::new(&dir);
+    let tmp = tempfile::Builder::new().prefix("zkelect-crash-").tempdir().expect("temp dir");
+    let dir = tmp.path();
+    let files = EpochFiles::new(dir);
     let mut last = (0, 0);
     for round in 0..100u64 {
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
             .args(["--ignored", "--exact", "epoch_writer_child", "--nocapture", "--test-threads=1"])
-            .env(WRITER_ENV, &dir)
+            .env(WRITER_ENV, dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -52,7 +52,6 @@ fn kill_9_during_epoch_writes_never_corrupts() {
         last = (current, accepted);
     }
     assert!(last.1 > 100, "the writer made progress: {last:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

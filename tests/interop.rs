@@ -1,12 +1,14 @@
 //! Mixed ensembles of Apache ZooKeeper 3.8 (Debian's `zookeeper` package) and zkelect on
-//! 127.0.0.1: the only judge of wire compatibility. The package is installed when missing. Every
-//! process is killed by PID when its cluster is dropped. The scenarios run one at a time: JVMs
-//! are heavy on a 2-core machine.
+//! 127.0.0.1: the only judge of wire compatibility. Tier `interop` (see `common::tier`): the
+//! tests run when ZKELECT_TIERS lists it, and scripts/test installs the package. Every process is
+//! killed by PID when its cluster is dropped. The scenarios run one at a time: JVMs are heavy on
+//! a 2-core machine.
 
 mod common;
 
-use common::cluster::{Cluster, ZK_JAR};
-use common::wait_for;
+use common::cluster::Cluster;
+use common::tier::{self, SLF4J_NOP, Tier};
+use common::{wait_for, zookeeper};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -32,14 +34,9 @@ const INCOMPATIBLE: &[&str] = &[
     "Received packet with invalid packet",
 ];
 
-fn ensure_zookeeper() {
-    common::apt_install("zookeeper", || std::path::Path::new(ZK_JAR).exists());
-}
-
-fn setup() -> parking_lot::MutexGuard<'static, ()> {
-    let g = SERIAL.lock();
-    ensure_zookeeper();
-    g
+/// `None` when the tier is off (the test returns); otherwise the turn of the calling scenario.
+fn setup() -> Option<parking_lot::MutexGuard<'static, ()>> {
+    tier::enabled(Tier::Interop).then(|| SERIAL.lock())
 }
 
 fn assert_compatible(c: &Cluster) {
@@ -89,7 +86,7 @@ fn java_epoch(c: &Cluster, sid: i64) -> i64 {
 
 #[test]
 fn java_majority_leads_and_zkelect_follows_in_election_only_mode() {
-    let _g = setup();
+    let Some(_turn) = setup() else { return };
     let mut c = Cluster::mixed(5, &[3, 4, 5], false, TICK);
     c.start_all();
     let d = first_decisions(&c, &[1, 2, 3, 4, 5], &BTreeMap::new());
@@ -99,7 +96,9 @@ fn java_majority_leads_and_zkelect_follows_in_election_only_mode() {
         wait_for(T, "zkelect to confirm the Java leader", || {
             c.log(s).contains("Leader 5 confirmed through the election in epoch").then_some(())
         });
-        assert!(c.log(s).contains("following - election-only (leader 5"));
+        let m = c.milestones(s, 0);
+        let following_5 = |m: &common::logs::Milestone| m.state == "following" && m.leader == Some(5);
+        assert!(m.iter().any(|m| m.phase == "election-only" && following_5(m)), "node {s}: {m:?}");
     }
     // The zkelect nodes took on the ensemble's epoch.
     let epoch = wait_for(T, "Java epoch on disk", || Some(java_epoch(&c, 5)).filter(|e| *e > 0));
@@ -119,7 +118,7 @@ fn java_majority_leads_and_zkelect_follows_in_election_only_mode() {
 
 #[test]
 fn zkelect_majority_leads_and_refuses_java_learners() {
-    let _g = setup();
+    let Some(_turn) = setup() else { return };
     let mut c = Cluster::mixed(5, &[1, 2], false, TICK);
     c.start_all();
     let d = first_decisions(&c, &[1, 2, 3, 4, 5], &BTreeMap::new());
@@ -134,7 +133,7 @@ fn zkelect_majority_leads_and_refuses_java_learners() {
     let from = c.log_len(5);
     std::thread::sleep(Duration::from_secs(10));
     let tail = c.log(5)[from..].to_string();
-    assert!(!tail.contains("Peer state changed: looking"), "the zkelect leader lost its quorum");
+    assert_eq!(c.times_looking(5, from), 0, "the zkelect leader lost its quorum");
     assert_eq!(c.wait_broadcast(&[3, 4, 5], T), (5, 1));
     for s in [1, 2] {
         let refusals = tail.matches(&format!("Refusing ZooKeeper (Zab) learner sid {s} ")).count();
@@ -169,7 +168,7 @@ fn permutations(v: &[i64]) -> Vec<Vec<i64>> {
 
 #[test]
 fn every_start_order_of_three_mixed_nodes() {
-    let _g = setup();
+    let Some(_turn) = setup() else { return };
     for java in [vec![3], vec![1, 2]] {
         for order in permutations(&[1, 2, 3]) {
             let mut c = Cluster::mixed(3, &java, false, TICK);
@@ -217,7 +216,7 @@ fn election_connections(c: &Cluster) -> Vec<(i64, i64)> {
 
 #[test]
 fn tie_break_across_implementations_leaves_one_connection_per_pair() {
-    let _g = setup();
+    let Some(_turn) = setup() else { return };
     // zkelect 1 < Java 2 < zkelect 3, and Java 1 < zkelect 2 < Java 3: Java dials zkelect with a
     // higher sid (kept) and with a lower sid (dropped and dialled back), and the reverse.
     for java in [vec![2], vec![1, 3]] {
@@ -246,7 +245,7 @@ fn tie_break_across_implementations_leaves_one_connection_per_pair() {
 
 #[test]
 fn multi_address_v2_handshakes_both_directions() {
-    let _g = setup();
+    let Some(_turn) = setup() else { return };
     for java in [vec![2], vec![1, 3]] {
         let mut c = Cluster::mixed(3, &java, true, TICK);
         c.rust_log = "info,zkelect::cnx=debug".into();
@@ -275,13 +274,13 @@ fn multi_address_v2_handshakes_both_directions() {
 
 #[test]
 fn zookeeper_four_letter_word_client_reads_zkelect() {
-    let _g = setup();
+    let Some(_turn) = setup() else { return };
     let mut c = Cluster::new(3, 0, TICK);
     c.start_all();
     let (leader, epoch) = c.wait_broadcast(&[1, 2, 3], T);
     let run = |word: &str| {
         let out = Command::new("java")
-            .args(["-cp", &format!("{ZK_JAR}:/usr/share/java/slf4j-nop.jar")])
+            .args(["-cp", &format!("{}:{SLF4J_NOP}", zookeeper::JAR)])
             .arg("org.apache.zookeeper.client.FourLetterWordMain")
             .args(["127.0.0.1", &c.ports[&1].2.to_string(), word])
             .output()

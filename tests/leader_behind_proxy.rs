@@ -7,7 +7,7 @@
 mod common;
 
 use common::cluster::Cluster;
-use common::fake::{Fake, until_logged};
+use common::scripted_peer::{ScriptedPeer, until_logged};
 use common::{ask, free_ports, wait_for};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -67,7 +67,7 @@ impl Drop for ClosingPort {
 #[test]
 fn hello_closed_before_the_leader_leads_is_retried_once_it_is_confirmed() {
     let mut c = Cluster::new(3, 0, "initLimit=100\n");
-    let (f2, f3) = (Fake::new(&c, 2), Fake::new(&c, 3));
+    let (f2, f3) = (ScriptedPeer::new(&c, 2), ScriptedPeer::new(&c, 3));
     let port = ClosingPort::new(c.ports[&3].0);
     c.start(1);
     // Everyone proposes 3, which is still LOOKING: node 1 decides for 3 and its hello is closed.
@@ -88,7 +88,7 @@ fn hello_closed_before_the_leader_leads_is_retried_once_it_is_confirmed() {
 #[test]
 fn hello_closed_by_a_leader_known_to_lead_is_not_retried() {
     let mut c = Cluster::new(3, 0, "initLimit=100\n");
-    let (f2, f3) = (Fake::new(&c, 2), Fake::new(&c, 3));
+    let (f2, f3) = (ScriptedPeer::new(&c, 2), ScriptedPeer::new(&c, 3));
     let port = ClosingPort::new(c.ports[&3].0);
     c.start(1);
     // 3 already says LEADING (as a ZooKeeper leader would): its closing the hello is final.
@@ -129,7 +129,7 @@ fn an_unconfirmed_election_only_follower_is_not_in_a_quorum() {
     // syncLimit 50 ticks: the confirmation window (5 s) is long enough to look at the node inside it.
     let extra = format!("initLimit=100\nsyncLimit=50\nmetricsProvider.httpPort={metrics}\n");
     let mut c = Cluster::new(3, 0, &extra);
-    let (f2, f3) = (Fake::new(&c, 2), Fake::new(&c, 3));
+    let (f2, f3) = (ScriptedPeer::new(&c, 2), ScriptedPeer::new(&c, 3));
     let _port = ClosingPort::new(c.ports[&3].0);
     c.start(1);
     let client = c.ports[&1].2;

@@ -8,7 +8,7 @@ mod common;
 
 use common::Rng;
 use common::cluster::Cluster;
-use common::wait_for;
+use common::{wait_for, wait_out_pool_keep_alive};
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -105,7 +105,7 @@ fn garbage_on_every_port_leaves_the_ensemble_healthy() {
     c.start_all();
     let all = [1, 2, 3];
     let (leader, epoch) = c.wait_broadcast(&all, Duration::from_secs(20));
-    std::thread::sleep(Duration::from_secs(6));
+    wait_out_pool_keep_alive();
     let baseline: Vec<(usize, usize)> =
         all.iter().map(|s| (c.thread_count(*s), fd_count(c.pid(*s).unwrap_or(0)))).collect();
     let config_text = std::fs::read_to_string(c.node_dir(1).join("zoo.cfg")).unwrap_or_default();
@@ -151,5 +151,7 @@ fn garbage_on_every_port_leaves_the_ensemble_healthy() {
     c.wait_new_epoch(&rest, e, Duration::from_secs(20));
     let took = t1.elapsed();
     println!("re-election after the garbage: {took:?}");
-    assert!(took < Duration::from_secs(3), "re-election took {took:?}");
+    // A functional check, not a performance claim: re-elections take milliseconds, and the
+    // bound only catches one stuck behind leftover garbage connections for seconds.
+    assert!(took < Duration::from_secs(10), "re-election took {took:?}");
 }

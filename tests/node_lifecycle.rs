@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{config_for, free_ports, thread_count, wait_for};
+use common::zoocfg::{local_ensemble, write_local_node};
+use common::{free_ports, thread_count, wait_for};
 use std::net::TcpListener;
 use std::time::Duration;
 use zkelect::election::ServerState;
@@ -12,19 +13,12 @@ use zkelect::node::Node;
 
 const T: Duration = Duration::from_secs(20);
 
-/// zoo.cfg text for three voters with their data under `dir`; (quorum, election, client) ports.
+/// The configuration of node `sid` of three voters with their data under `dir`; `ports` holds
+/// (quorum, election, client) of each.
 fn config(dir: &std::path::Path, ports: &[(u16, u16, u16)], sid: i64) -> zkelect::config::QuorumPeerConfig {
-    let d = dir.join(format!("n{sid}"));
-    std::fs::create_dir_all(&d).expect("data dir");
-    let (_, _, client) = ports[(sid - 1) as usize];
-    let mut text = format!(
-        "tickTime=100\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n",
-        d.display()
-    );
-    for (i, (q, e, _)) in ports.iter().enumerate() {
-        text.push_str(&format!("server.{}=127.0.0.1:{q}:{e}\n", i + 1));
-    }
-    config_for(&text, sid)
+    let shared = local_ensemble(100, ports);
+    let path = write_local_node(&shared, dir, sid, ports[(sid - 1) as usize].2).expect("zoo.cfg");
+    zkelect::config::QuorumPeerConfig::load(&path).expect("zoo.cfg and myid parse")
 }
 
 /// Starts three nodes and waits until they are established under one leader; returns them.
@@ -41,13 +35,13 @@ fn elect(dir: &std::path::Path, ports: &[(u16, u16, u16)]) -> (Vec<Node>, i64) {
 
 #[test]
 fn nodes_start_elect_shut_down_and_start_again_on_the_same_ports() {
-    let dir = std::env::temp_dir().join(format!("zkelect-lifecycle-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = tempfile::Builder::new().prefix("zkelect-lifecycle-").tempdir().expect("temp dir");
+    let dir = tmp.path();
     let p = free_ports(9);
     let ports: Vec<(u16, u16, u16)> = (0..3).map(|i| (p[3 * i], p[3 * i + 1], p[3 * i + 2])).collect();
     let baseline = thread_count();
 
-    let (nodes, leader) = elect(&dir, &ports);
+    let (nodes, leader) = elect(dir, &ports);
     assert_eq!(leader, 3, "the highest sid leads");
     assert!(thread_count() > baseline);
     for n in &nodes {
@@ -65,7 +59,7 @@ fn nodes_start_elect_shut_down_and_start_again_on_the_same_ports() {
 
     // New nodes on the same ports and data: they elect again, in a higher epoch.
     let epoch = std::fs::read_to_string(dir.join("n3/version-2/currentEpoch")).expect("epoch");
-    let (nodes, leader) = elect(&dir, &ports);
+    let (nodes, leader) = elect(dir, &ports);
     assert_eq!(leader, 3);
     let again = nodes[2].status().current_epoch;
     assert!(again > epoch.trim().parse::<i64>().expect("epoch"), "epoch {again} after {epoch}");
@@ -73,5 +67,4 @@ fn nodes_start_elect_shut_down_and_start_again_on_the_same_ports() {
         n.shutdown();
     }
     assert_eq!(thread_count(), baseline);
-    let _ = std::fs::remove_dir_all(&dir);
 }

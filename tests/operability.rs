@@ -126,10 +126,7 @@ fn prometheus_metrics_pass_promtool() {
     let mut c = Cluster::new(3, 0, "");
     let mport = common::free_ports(1)[0];
     // Only node 1 exposes metrics.
-    let cfg = c.node_dir(1).join("zoo.cfg");
-    let mut text = std::fs::read_to_string(&cfg).expect("cfg");
-    text.push_str(&format!("metricsProvider.httpPort={mport}\nmetricsProvider.httpHost=127.0.0.1\n"));
-    std::fs::write(&cfg, text).expect("cfg");
+    c.append_config(&[1], &format!("metricsProvider.httpPort={mport}\nmetricsProvider.httpHost=127.0.0.1\n"));
     c.start_all();
     let (leader, epoch) = c.wait_broadcast(&[1, 2, 3], T);
     let resp = wait_for(T, "metrics", || {
@@ -180,23 +177,12 @@ fn hook_script(c: &Cluster, body: &str) -> std::path::PathBuf {
     p
 }
 
-/// Appends `lines` to the zoo.cfg of each of `sids`.
-fn append_config(c: &Cluster, sids: &[i64], lines: &str) {
-    for sid in sids {
-        let cfg = c.node_dir(*sid).join("zoo.cfg");
-        let mut text = std::fs::read_to_string(&cfg).expect("cfg");
-        text.push_str(lines);
-        std::fs::write(&cfg, text).expect("cfg");
-    }
-}
-
 /// Configures on `sids` a hook that records its PID and hangs for 600 s (timeout 30 s); returns
 /// the file of PIDs for [`kill_hooks`].
-fn hanging_hook(c: &Cluster, sids: &[i64]) -> std::path::PathBuf {
+fn hanging_hook(c: &mut Cluster, sids: &[i64]) -> std::path::PathBuf {
     let pids = c.dir.join("hook.pids");
     let hook = hook_script(c, &format!("echo $$ >> {}\nexec sleep 600", pids.display()));
-    append_config(
-        c,
+    c.append_config(
         sids,
         &format!("zkelect.onStateChange={}\nzkelect.onStateChange.timeoutMs=30000\n", hook.display()),
     );
@@ -226,7 +212,7 @@ fn state_change_hook_sees_every_state_and_epoch() {
         &c,
         "echo \"$1 $2 $3 $ZKELECT_MYID $ZKELECT_EPOCH\" >> \"$(dirname \"$0\")/n$ZKELECT_MYID/hook.calls\"",
     );
-    append_config(&c, &[1, 2, 3], &format!("zkelect.onStateChange={}\n", hook.display()));
+    c.append_config(&[1, 2, 3], &format!("zkelect.onStateChange={}\n", hook.display()));
     c.start_all();
     let (leader, epoch) = c.wait_broadcast(&[1, 2, 3], T);
     assert_eq!((leader, epoch), (3, 1));
@@ -244,14 +230,17 @@ fn state_change_hook_sees_every_state_and_epoch() {
 #[test]
 fn hanging_hook_does_not_delay_reelection() {
     let mut c = Cluster::new(3, 0, "");
-    let pids = hanging_hook(&c, &[1, 2, 3]);
+    let pids = hanging_hook(&mut c, &[1, 2, 3]);
     c.start_all();
     c.wait_broadcast(&[1, 2, 3], T);
     let t0 = Instant::now();
     c.kill(3);
     c.wait_new_epoch(&[1, 2], 1, T);
     let took = t0.elapsed();
-    assert!(took < Duration::from_secs(5), "re-election took {took:?} with a hanging hook");
+    println!("re-election with a hanging hook: {took:?}");
+    // The hook hangs for its whole 30 s timeout; a re-election that waited for it would take that
+    // long. Half of it is the bound: a functional check, the timing belongs to the benchmark.
+    assert!(took < Duration::from_secs(15), "re-election took {took:?} with a hanging hook");
     kill_hooks(&pids);
 }
 
@@ -260,8 +249,8 @@ fn taken_client_port_stops_the_node_at_once() {
     use wait_timeout::ChildExt;
     // The four-letter-word port is held by someone else, and the hook would hang for 30 s: the
     // node must refuse to start at once, naming the port, without having run the hook.
-    let c = Cluster::new(3, 0, "");
-    let pids = hanging_hook(&c, &[1]);
+    let mut c = Cluster::new(3, 0, "");
+    let pids = hanging_hook(&mut c, &[1]);
     let cfg = c.node_dir(1).join("zoo.cfg");
     let port = client_port(&c, 1);
     let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take the client port");

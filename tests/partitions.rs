@@ -1,11 +1,17 @@
 //! Partitions between test hosts in network namespaces this test creates (one per node; see
 //! `common::netns`): isolating the leader, 2/3 splits, healing, loss and delay on one link, and a
-//! black-holed node. Needs root (CI has it); every namespace is deleted even on failure.
-//! Detection time is syncLimit·tickTime = 500 ms here; the notification backoff is capped at 800 ms.
+//! black-holed node. Needs root (tier `root`, see `common::tier`); every namespace is deleted
+//! even on failure. Detection time is syncLimit·tickTime = 500 ms here; the notification backoff
+//! is capped at 800 ms.
+//!
+//! The time bounds below are functional, not performance claims (those belong to the benchmark):
+//! each is several times what a run takes, and only catches a recovery that waited for a whole
+//! timeout or many election rounds.
 
 mod common;
 
 use common::cluster::Cluster;
+use common::tier::{self, Tier};
 use common::wait_for;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -13,23 +19,27 @@ use std::time::{Duration, Instant};
 const EXTRA: &str = "fastleader.maxNotificationInterval=800\ncnxTimeout=500\n";
 const T: Duration = Duration::from_secs(30);
 const DETECTION: Duration = Duration::from_millis(500);
+/// Bound of a re-election after a split, and of a rejoin after healing.
+const PROMPT: Duration = Duration::from_secs(8);
 const ALL: [i64; 5] = [1, 2, 3, 4, 5];
 
 fn rest(but: &[i64]) -> Vec<i64> {
     ALL.iter().copied().filter(|s| !but.contains(s)).collect()
 }
 
-/// No broadcast line in any of `sids`' logs after the given offsets.
+/// No broadcast milestone in any of `sids`' logs after the given offsets.
 fn never_led(c: &Cluster, sids: &[i64], from: &std::collections::BTreeMap<i64, usize>) {
     for s in sids {
-        let log = c.log(*s);
-        let tail = &log[from[s]..];
-        assert!(!tail.contains(" - broadcast ("), "minority node {s} reported a leader:\n{tail}");
+        let broadcast: Vec<_> = c.milestones(*s, from[s]).into_iter().filter(|m| m.phase == "broadcast").collect();
+        assert!(broadcast.is_empty(), "minority node {s} reported a leader: {broadcast:?}");
     }
 }
 
 #[test]
 fn isolated_leader_is_replaced_and_rejoins_after_heal() {
+    if !tier::enabled(Tier::Root) {
+        return;
+    }
     let mut c = Cluster::in_namespaces(5, EXTRA);
     c.start_all();
     let (leader, epoch) = c.wait_broadcast(&ALL, T);
@@ -39,7 +49,7 @@ fn isolated_leader_is_replaced_and_rejoins_after_heal() {
     let (l2, e2) = c.wait_new_epoch(&rest(&[leader]), epoch, T);
     let took = t0.elapsed();
     println!("majority elected {l2} (epoch {e2}) {took:?} after the split");
-    assert!(took <= DETECTION + Duration::from_secs(2), "{took:?}");
+    assert!(took <= DETECTION + PROMPT, "{took:?}");
     wait_for(T, "the isolated leader to step down", || c.current_state(leader).filter(|s| s == "looking"));
     std::thread::sleep(Duration::from_secs(1));
     never_led(&c, &[leader], &from);
@@ -47,11 +57,14 @@ fn isolated_leader_is_replaced_and_rejoins_after_heal() {
     c.net().heal();
     assert_eq!(c.wait_broadcast(&ALL, T), (l2, e2));
     println!("all five follow {l2} {:?} after healing", t1.elapsed());
-    assert!(t1.elapsed() <= Duration::from_secs(2), "{:?}", t1.elapsed());
+    assert!(t1.elapsed() <= PROMPT, "{:?}", t1.elapsed());
 }
 
 #[test]
 fn two_three_splits_both_ways() {
+    if !tier::enabled(Tier::Root) {
+        return;
+    }
     for leader_side_small in [false, true] {
         let mut c = Cluster::in_namespaces(5, EXTRA);
         c.start_all();
@@ -73,7 +86,7 @@ fn two_three_splits_both_ways() {
         };
         let took = t0.elapsed();
         println!("split {small:?}/{big:?}: majority led by {l2} (epoch {e2}) after {took:?}");
-        assert!(took <= DETECTION + Duration::from_secs(2), "{took:?}");
+        assert!(took <= DETECTION + PROMPT, "{took:?}");
         if !leader_side_small {
             assert_eq!((l2, e2), (leader, epoch), "a leader with a quorum stays");
         }
@@ -84,12 +97,15 @@ fn two_three_splits_both_ways() {
         let (l3, _) = c.wait_broadcast(&ALL, T);
         assert_eq!(l3, l2);
         println!("healed in {:?}", t1.elapsed());
-        assert!(t1.elapsed() <= Duration::from_secs(2), "{:?}", t1.elapsed());
+        assert!(t1.elapsed() <= PROMPT, "{:?}", t1.elapsed());
     }
 }
 
 #[test]
 fn loss_on_one_link_keeps_the_leader() {
+    if !tier::enabled(Tier::Root) {
+        return;
+    }
     let mut c = Cluster::in_namespaces(5, EXTRA);
     c.start_all();
     let (leader, epoch) = c.wait_broadcast(&ALL, T);
@@ -120,6 +136,9 @@ fn relay(c: &mut Cluster, sid: i64, pairs: &[(u16, String, u16)], delay_ms: u32)
 
 #[test]
 fn delay_on_one_link() {
+    if !tier::enabled(Tier::Root) {
+        return;
+    }
     let mut c = Cluster::in_namespaces(5, EXTRA);
     // Every byte between 1 and 5 takes 100 ms more, both ways: 5 reaches 1 (the election connection
     // it keeps) and 1 reaches 5 (its session to the leader) through relays.
@@ -133,8 +152,8 @@ fn delay_on_one_link() {
     c.start_all();
     assert_eq!(c.wait_broadcast(&ALL, T), (5, 1));
     println!("five nodes with one slow link in broadcast after {:?}", t0.elapsed());
-    let log1 = c.log(1);
-    assert!(log1.contains("following - broadcast (leader 5, epoch 1)"));
+    let broadcast = c.milestones(1, 0).into_iter().find(|m| m.phase == "broadcast").expect("1 in broadcast");
+    assert_eq!((broadcast.state.as_str(), broadcast.leader, broadcast.epoch), ("following", Some(5), Some(1)));
     // The slow link does not stop a re-election either.
     c.kill(5);
     let (l2, _) = c.wait_new_epoch(&[1, 2, 3, 4], 1, T);
@@ -174,7 +193,10 @@ fn median(mut v: Vec<u64>) -> u64 {
 }
 
 #[test]
-fn black_holed_peer_adds_at_most_50ms() {
+fn black_holed_peer_does_not_hold_up_the_reelection() {
+    if !tier::enabled(Tier::Root) {
+        return;
+    }
     // Node 1 down (dials to it are refused at once) against node 1 black-holed (dials hang until
     // cnxTimeout): the others' re-election must not wait for it. Node 1 was never connected, so
     // both elections also wait the full finalizeWait for it.
@@ -184,5 +206,8 @@ fn black_holed_peer_adds_at_most_50ms() {
         "re-election of 2,3,4 after the leader's kill (ms): {dead:?} with node 1 down, {holed:?} with it black-holed"
     );
     let (dead, holed) = (median(dead), median(holed));
-    assert!(holed <= dead + 50, "a black-holed peer added {} ms", holed as i64 - dead as i64);
+    // A dial that held up the election would add the whole cnxTimeout (500 ms); half of it is
+    // the bound, so that scheduling noise on a loaded machine does not count. How little a
+    // black-holed peer adds is the benchmark's question.
+    assert!(holed <= dead + 250, "a black-holed peer added {} ms", holed as i64 - dead as i64);
 }

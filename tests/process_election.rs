@@ -126,8 +126,10 @@ fn shipped_example_configs_load() {
 
 #[test]
 fn ensemble_command_shows_one_leader() {
+    let tmp = tempfile::Builder::new().prefix("zkelect-ensemble-").tempdir().expect("temp dir");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_zkelect"))
-        .args(["ensemble", "--nodes", "3", "--for", "5"])
+        .args(["ensemble", "--nodes", "3", "--for", "5", "--dir"])
+        .arg(tmp.path().join("ensemble"))
         .output()
         .expect("run ensemble");
     let text = String::from_utf8_lossy(&out.stdout);

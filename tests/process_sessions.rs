@@ -5,8 +5,9 @@
 
 mod common;
 
-use common::cluster::{Cluster, line_time_ms, now_ms};
-use common::wait_for;
+use common::cluster::Cluster;
+use common::logs::{now_ms, parse_state, parse_timestamp_ms};
+use common::{wait_for, wait_out_pool_keep_alive};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -27,7 +28,7 @@ fn three_and_five_nodes_reach_broadcast_in_epoch_1() {
         for s in &sids {
             assert_eq!(c.epochs_on_disk(*s), (1, 1), "node {s}");
         }
-        assert!(c.log(n).contains("Peer state changed: leading - broadcast (leader"));
+        assert!(c.milestones(n, 0).iter().any(|m| m.state == "leading" && m.phase == "broadcast"));
     }
 }
 
@@ -78,11 +79,15 @@ fn leader_without_quorum_steps_down_and_minority_never_leads() {
     }
     let line = wait_for(T, "the leader to step down", || {
         let log = c.log(leader);
-        log[before..].lines().find(|l| l.contains("Peer state changed: looking")).map(str::to_string)
+        log[before..].lines().find(|l| parse_state(l) == Some("looking")).map(str::to_string)
     });
-    let took = line_time_ms(&line).unwrap_or(u64::MAX).saturating_sub(killed_at);
-    // syncLimit·tickTime plus one tick, plus a little scheduling slack.
-    assert!(took <= 5 * 100 + 100 + 150, "stepped down after {took} ms");
+    let took = parse_timestamp_ms(&line).unwrap_or(u64::MAX).saturating_sub(killed_at);
+    println!("the leader stepped down {took} ms after its followers were killed");
+    // The killed followers' connections close at once, so the leader steps down within tens of
+    // ms; a silent loss would take up to syncLimit·tickTime plus a tick (600 ms). The bound is four
+    // times that window: it tells a step-down from a leader holding on, with room for a loaded
+    // machine; how quickly is the benchmark's business.
+    assert!(took <= 4 * (5 * 100 + 100), "stepped down after {took} ms");
     assert!(
         c.log(leader)[before..]
             .contains(&format!("Not sufficient followers synced, only synced with sids: [{leader}]"))
@@ -125,32 +130,21 @@ fn restarted_node_rejoins_without_changing_the_epoch() {
 
 #[test]
 fn quorum_port_bad_input_closes_only_that_connection() {
+    use zkelect::wire::packet::{self, Hello, QuorumPacket};
     let mut c = Cluster::new(3, 0, "server.9=127.0.0.1:1:2:observer\n");
     c.start_all();
     let all = [1, 2, 3];
     let (leader, epoch) = c.wait_broadcast(&all, T);
     let qport = c.ports[&leader].0;
-    let mut hello_unknown = Vec::new();
-    hello_unknown.extend_from_slice(&0x7a6b_656ci32.to_be_bytes());
-    hello_unknown.extend_from_slice(&0i64.to_be_bytes());
-    hello_unknown.extend_from_slice(&28i32.to_be_bytes());
-    hello_unknown.extend_from_slice(&77i64.to_be_bytes());
-    hello_unknown.extend_from_slice(&[0; 20]);
-    hello_unknown.extend_from_slice(&(-1i32).to_be_bytes());
-    let mut wrong_type = 0x1234_5678i32.to_be_bytes().to_vec();
-    wrong_type.extend_from_slice(&[0; 8]);
-    wrong_type.extend_from_slice(&(-1i32).to_be_bytes());
-    wrong_type.extend_from_slice(&(-1i32).to_be_bytes());
+    let hello_unknown = Hello { sid: 77, observer: false, accepted_epoch: 0, current_epoch: 0 }.packet().encode();
+    let wrong_type = QuorumPacket::new(0x1234_5678, 0, None).encode();
     let mut oversized = vec![0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0];
     oversized.extend_from_slice(&(10_000_000i32).to_be_bytes());
-    // A ZooKeeper follower's FOLLOWERINFO, sid 2.
-    let mut zab = 11i32.to_be_bytes().to_vec();
-    zab.extend_from_slice(&(1i64 << 32).to_be_bytes());
-    zab.extend_from_slice(&20i32.to_be_bytes());
-    zab.extend_from_slice(&2i64.to_be_bytes());
-    zab.extend_from_slice(&0x10000i32.to_be_bytes());
-    zab.extend_from_slice(&0i64.to_be_bytes());
-    zab.extend_from_slice(&(-1i32).to_be_bytes());
+    // A ZooKeeper follower's FOLLOWERINFO: sid 2, protocol version 0x10000, config version 0.
+    let mut learner_info = 2i64.to_be_bytes().to_vec();
+    learner_info.extend_from_slice(&0x10000i32.to_be_bytes());
+    learner_info.extend_from_slice(&0i64.to_be_bytes());
+    let zab = QuorumPacket::new(packet::ZAB_FOLLOWERINFO, 1 << 32, Some(learner_info)).encode();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "garbage",
@@ -177,7 +171,7 @@ fn quorum_port_bad_input_closes_only_that_connection() {
     assert!(matches!(silent.read(&mut buf), Ok(0) | Err(_)));
     assert_eq!(c.wait_broadcast(&all, T), (leader, epoch));
     for s in all {
-        assert_eq!(c.log(s).matches("Peer state changed: looking").count(), 1, "node {s} re-elected");
+        assert_eq!(c.times_looking(s, 0), 1, "node {s} re-elected");
     }
 }
 
@@ -254,7 +248,7 @@ fn synced_learners_are_read_by_the_leader_loop_and_closed_when_silent_or_garbled
     // The ensemble never noticed.
     assert_eq!(c.wait_broadcast(&all, T), (leader, epoch));
     for s in all {
-        assert_eq!(c.log(s).matches("Peer state changed: looking").count(), 1, "node {s} re-elected");
+        assert_eq!(c.times_looking(s, 0), 1, "node {s} re-elected");
     }
 }
 
@@ -271,7 +265,7 @@ fn threads_return_to_baseline_after_50_leader_changes() {
         c.signal(watched, "CONT");
         c.wait_broadcast(&all, T);
     }
-    std::thread::sleep(Duration::from_secs(6));
+    wait_out_pool_keep_alive();
     let baseline = c.thread_count(watched);
     let mut changes = 0;
     while changes < 50 {

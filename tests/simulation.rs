@@ -408,7 +408,11 @@ fn run_seed(seed: u64, trace: bool) -> Result<usize, String> {
 fn seeded_elections() {
     if let Ok(s) = std::env::var("SIM_SEED") {
         let seed: u64 = s.parse().expect("SIM_SEED is a number");
-        println!("{:?}", run_seed(seed, true));
+        let result = run_seed(seed, true);
+        println!("seed {seed}: {result:?}");
+        if let Err(e) = result {
+            panic!("seed {seed}: {e}");
+        }
         return;
     }
     let seeds: u64 = std::env::var("SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(2400);

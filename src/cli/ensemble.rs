@@ -3,7 +3,8 @@
 //! with node prefixes, prints the leader once all agree, and stops them all at the end.
 
 use super::localports::free_ports;
-use super::logs::parse_milestone;
+use super::logs::{parse_milestone, parse_state};
+use super::zoocfg::{local_ensemble, write_local_node};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ pub struct Options {
 
 /// What a node said about itself, parsed from its log.
 enum Report {
-    Decided { sid: usize, state: String, leader: i64, epoch: i64 },
+    Decided { sid: usize, leader: i64, epoch: i64 },
     Looking { sid: usize },
     Exited { sid: usize },
 }
@@ -37,103 +38,132 @@ pub fn run(opts: Options) -> Result<bool, String> {
     if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
         return Err(format!("{} exists and is not empty", dir.display()));
     }
-    let ports = free_ports(3 * opts.nodes).map_err(|e| format!("cannot allocate ports: {e}"))?;
-    write_configs(&dir, opts.nodes, &ports, opts.tick_time)?;
+    let p = free_ports(3 * opts.nodes).map_err(|e| format!("cannot allocate ports: {e}"))?;
+    let ports: Vec<(u16, u16, u16)> = p.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect();
+    write_configs(&dir, &ports, opts.tick_time)?;
     say!("ensemble of {} nodes in {}", opts.nodes, dir.display());
-    for sid in 1..=opts.nodes {
-        say!("  n{sid}: election 127.0.0.1:{}, 4lw 127.0.0.1:{}", ports[3 * (sid - 1) + 1], ports[3 * (sid - 1) + 2]);
+    for (sid, (_, election, client)) in (1..).zip(&ports) {
+        say!("  n{sid}: election 127.0.0.1:{election}, 4lw 127.0.0.1:{client}");
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the zkelect binary: {e}"))?;
     let (tx, rx) = mpsc::channel();
-    let mut children: Vec<Child> = Vec::new();
-    let mut readers: Vec<JoinHandle<()>> = Vec::new();
+    let mut nodes = Nodes::default();
     for sid in 1..=opts.nodes {
-        match spawn_node(&exe, &dir, sid, tx.clone()) {
-            Ok((c, r)) => {
-                children.push(c);
-                readers.push(r);
-            }
-            Err(e) => {
-                stop(&mut children, readers);
-                return Err(e);
-            }
+        if let Err(e) = nodes.spawn(&exe, &dir, sid, tx.clone()) {
+            nodes.stop();
+            return Err(e);
         }
     }
     drop(tx);
-    let t0 = Instant::now();
-    let mut decided: BTreeMap<usize, (String, i64, i64)> = BTreeMap::new();
-    let mut shown: Option<(i64, i64)> = None;
-    let mut alive = opts.nodes;
-    loop {
-        let left = opts.run_for.map(|d| d.saturating_sub(t0.elapsed()));
-        if left.is_some_and(|l| l.is_zero()) || alive == 0 {
-            break;
-        }
-        let msg = match left {
-            Some(l) => rx.recv_timeout(l.min(Duration::from_millis(500))),
-            None => rx.recv_timeout(Duration::from_millis(500)),
-        };
-        match msg {
-            Ok(Report::Decided { sid, state, leader, epoch }) => {
-                decided.insert(sid, (state, leader, epoch));
-            }
-            Ok(Report::Looking { sid }) => {
-                decided.remove(&sid);
-                shown = None;
-            }
-            Ok(Report::Exited { sid }) => {
-                say!("[n{sid}] exited");
-                decided.remove(&sid);
-                alive -= 1;
-            }
-            Err(_) => {}
-        }
-        if decided.len() == opts.nodes {
-            let leaders: Vec<(i64, i64)> = decided.values().map(|(_, l, e)| (*l, *e)).collect();
-            let first = leaders[0];
-            if leaders.iter().all(|x| x.0 == first.0) && shown != Some(first) {
-                say!(
-                    "settled after {} ms: leader is server {} (epoch {}), {} followers",
-                    t0.elapsed().as_millis(),
-                    first.0,
-                    first.1,
-                    opts.nodes - 1
-                );
-                let _ = std::io::stdout().flush();
-                shown = Some(first);
-            }
-        }
-    }
-    stop(&mut children, readers);
+    let settled = Watch::new(opts.nodes).run(&rx, opts.run_for);
+    nodes.stop();
     say!("stopped all {} nodes; logs are in {}", opts.nodes, dir.display());
-    Ok(shown.is_some())
+    Ok(settled)
 }
 
-/// Kills every node by PID, then joins the log readers (their pipes close with the nodes).
-fn stop(children: &mut [Child], readers: Vec<JoinHandle<()>>) {
-    for c in children.iter_mut() {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    for r in readers {
-        let _ = r.join();
-    }
+/// The decisions seen so far, and whether the settled leadership was announced.
+struct Watch {
+    nodes: usize,
+    alive: usize,
+    /// sid -> (leader, epoch) of its latest broadcast line.
+    decided: BTreeMap<usize, (i64, i64)>,
+    /// The leadership last announced, until a node goes LOOKING again.
+    shown: Option<(i64, i64)>,
+    start: Instant,
 }
 
-fn write_configs(dir: &Path, n: usize, ports: &[u16], tick: u64) -> Result<(), String> {
-    let servers: String =
-        (1..=n).map(|s| format!("server.{s}=127.0.0.1:{}:{}\n", ports[3 * (s - 1)], ports[3 * (s - 1) + 1])).collect();
-    for sid in 1..=n {
-        let d = dir.join(format!("n{sid}"));
-        std::fs::create_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
-        let cfg = format!(
-            "# written by zkelect ensemble\ntickTime={tick}\ninitLimit=10\nsyncLimit=5\ndataDir={}\n\
-             clientPort={}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nstandaloneEnabled=false\n{servers}",
-            d.display(),
-            ports[3 * (sid - 1) + 2]
+impl Watch {
+    fn new(nodes: usize) -> Watch {
+        Watch { nodes, alive: nodes, decided: BTreeMap::new(), shown: None, start: Instant::now() }
+    }
+
+    /// Follows the reports until `run_for` has passed (if given) or every node exited; returns
+    /// whether the ensemble settled on a leader.
+    fn run(mut self, rx: &mpsc::Receiver<Report>, run_for: Option<Duration>) -> bool {
+        loop {
+            let left = run_for.map(|d| d.saturating_sub(self.start.elapsed()));
+            if left.is_some_and(|l| l.is_zero()) || self.alive == 0 {
+                return self.shown.is_some();
+            }
+            let wait = left.map_or(Duration::from_millis(500), |l| l.min(Duration::from_millis(500)));
+            if let Ok(report) = rx.recv_timeout(wait) {
+                self.on(report);
+            }
+            self.announce();
+        }
+    }
+
+    fn on(&mut self, report: Report) {
+        match report {
+            Report::Decided { sid, leader, epoch } => {
+                self.decided.insert(sid, (leader, epoch));
+            }
+            Report::Looking { sid } => {
+                self.decided.remove(&sid);
+                self.shown = None;
+            }
+            Report::Exited { sid } => {
+                say!("[n{sid}] exited");
+                self.decided.remove(&sid);
+                self.alive -= 1;
+            }
+        }
+    }
+
+    /// Prints the leadership once every node is in broadcast under one leader.
+    fn announce(&mut self) {
+        let Some(first) = self.decided.values().next().copied() else { return };
+        if self.decided.len() < self.nodes
+            || !self.decided.values().all(|x| x.0 == first.0)
+            || self.shown == Some(first)
+        {
+            return;
+        }
+        say!(
+            "settled after {} ms: leader is server {} (epoch {}), {} followers",
+            self.start.elapsed().as_millis(),
+            first.0,
+            first.1,
+            self.nodes - 1
         );
-        std::fs::write(d.join("zoo.cfg"), cfg).map_err(|e| format!("cannot write config: {e}"))?;
-        std::fs::write(d.join("myid"), format!("{sid}\n")).map_err(|e| format!("cannot write myid: {e}"))?;
+        let _ = std::io::stdout().flush();
+        self.shown = Some(first);
+    }
+}
+
+/// The running nodes and the threads that read their logs.
+#[derive(Default)]
+struct Nodes {
+    children: Vec<Child>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Nodes {
+    /// Kills every node by PID, then joins the log readers (their pipes close with the nodes).
+    fn stop(&mut self) {
+        for c in self.children.iter_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+    }
+
+    /// Starts node `sid` and the thread that reads its log.
+    fn spawn(&mut self, exe: &Path, dir: &Path, sid: usize, tx: mpsc::Sender<Report>) -> Result<(), String> {
+        let (child, reader) = spawn_node(exe, dir, sid, tx)?;
+        self.children.push(child);
+        self.readers.push(reader);
+        Ok(())
+    }
+}
+
+/// Each node's zoo.cfg and myid in `dir/n<sid>`.
+fn write_configs(dir: &Path, ports: &[(u16, u16, u16)], tick: u64) -> Result<(), String> {
+    let shared = local_ensemble(tick, ports).extra("4lw.commands.whitelist=*\nstandaloneEnabled=false\n");
+    for (sid, (_, _, client)) in (1..).zip(ports) {
+        write_local_node(&shared, dir, sid, *client).map_err(|e| format!("cannot write the configs: {e}"))?;
     }
     Ok(())
 }
@@ -173,19 +203,20 @@ fn spawn_node(exe: &Path, dir: &Path, sid: usize, tx: mpsc::Sender<Report>) -> R
 /// Prints the lines an operator cares about and turns decisions into reports.
 fn interesting(sid: usize, line: &str) -> Option<Report> {
     let msg = line.split_once("] - ").map(|x| x.1).unwrap_or(line);
-    let show =
-        (msg.starts_with("Peer state changed") && !msg.contains(" - discovery") && !msg.contains(" - synchronization"))
-            || msg.contains("LEADER ELECTION TOOK")
-            || line.contains(" ERROR ")
-            || msg.contains("stepping down")
-            || msg.starts_with("Exception when following");
+    let milestone = parse_milestone(msg);
+    let session_setup = milestone.as_ref().is_some_and(|m| m.phase == "discovery" || m.phase == "synchronization");
+    let show = (parse_state(msg).is_some() && !session_setup)
+        || msg.contains("LEADER ELECTION TOOK")
+        || line.contains(" ERROR ")
+        || msg.contains("stepping down")
+        || msg.starts_with("Exception when following");
     if show {
         say!("[n{sid}] {msg}");
     }
-    if let Some(m) = parse_milestone(msg).filter(|m| m.phase == "broadcast") {
-        return Some(Report::Decided { sid, state: m.state, leader: m.leader?, epoch: m.epoch? });
+    if let Some(m) = milestone.filter(|m| m.phase == "broadcast") {
+        return Some(Report::Decided { sid, leader: m.leader?, epoch: m.epoch? });
     }
-    if msg == "Peer state changed: looking" {
+    if parse_state(msg) == Some("looking") {
         return Some(Report::Looking { sid });
     }
     None

@@ -1,6 +1,7 @@
 //! Reading zkelect's and ZooKeeper's logs: the timestamp and the milestone line
 //! (`Peer state changed: following - broadcast (leader 3, epoch 2)`, written by
-//! `zkelect::snapshot::Milestone`). Shared by `zkelect ensemble`, `zkelect bench` and the tests.
+//! `zkelect::snapshot::Milestone`). Shared by `zkelect ensemble`, `zkelect bench` and the tests
+//! (which include this file): nothing else parses these lines.
 
 /// A milestone line, parsed. ZooKeeper writes the same line without the leader and the epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,10 +15,23 @@ pub struct Milestone {
     pub epoch: Option<i64>,
 }
 
+const STATE_CHANGED: &str = "Peer state changed: ";
+
+/// What follows `Peer state changed: ` in a log line: the state, then `- <phase>…` if any.
+fn state_change(line: &str) -> Option<&str> {
+    Some(line[line.find(STATE_CHANGED)? + STATE_CHANGED.len()..].trim_end())
+}
+
+/// The state a `Peer state changed: …` line names (`looking`, `following`, …), with or without
+/// a session phase after it.
+pub fn parse_state(line: &str) -> Option<&str> {
+    let rest = state_change(line)?;
+    Some(rest.split_once(" - ").map_or(rest, |(state, _)| state))
+}
+
 /// The milestone in a log line, if it has one.
 pub fn parse_milestone(line: &str) -> Option<Milestone> {
-    let rest = &line[line.find("Peer state changed: ")? + "Peer state changed: ".len()..];
-    let (state, rest) = rest.trim_end().split_once(" - ")?;
+    let (state, rest) = state_change(line)?.split_once(" - ")?;
     let (phase, leader, epoch) = match rest.rsplit_once(" (leader ") {
         Some((phase, tail)) => {
             let (leader, epoch) = tail.strip_suffix(')')?.split_once(", epoch ")?;
@@ -30,7 +44,12 @@ pub fn parse_milestone(line: &str) -> Option<Milestone> {
 
 /// Whether a log line says the node went LOOKING (zkelect or ZooKeeper).
 pub fn is_looking_line(line: &str) -> bool {
-    line.contains("Peer state changed: looking") || line.contains("PeerState set to LOOKING")
+    parse_state(line) == Some("looking") || line.contains("PeerState set to LOOKING")
+}
+
+/// Milliseconds since the epoch, now: what [`parse_timestamp_ms`] gives for a line logged now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Milliseconds since the epoch of a line starting with `yyyy-MM-dd HH:mm:ss,SSS` (UTC): the

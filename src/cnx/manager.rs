@@ -19,6 +19,10 @@ use std::time::Duration;
 /// Capacity of `recvQueue`.
 pub const RECV_CAPACITY: usize = 100;
 
+/// How long an idle dial thread of the pool waits for work before it exits (the default of
+/// [`CnxSettings::pool_keep_alive`]). Measurements of a settled node's threads wait this long first.
+pub const POOL_KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 /// One received payload, tagged with the sid of the connection it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -72,7 +76,7 @@ impl CnxSettings {
             bind_retry_delay: Duration::from_millis(1000),
             // One dial in flight per sid, so more threads than peers would never be used.
             pool_size: cfg.quorum_cnxn_threads_size.min(peers),
-            pool_keep_alive: Duration::from_secs(5),
+            pool_keep_alive: POOL_KEEP_ALIVE,
             max_pending_handshakes: (4 * peers).max(32),
             security: Security::plaintext(),
         }

@@ -14,5 +14,5 @@ mod table;
 pub mod tie_break;
 mod workers;
 
-pub use manager::{CnxSettings, Message, QuorumCnxManager, RECV_CAPACITY};
+pub use manager::{CnxSettings, Message, POOL_KEEP_ALIVE, QuorumCnxManager, RECV_CAPACITY};
 pub use table::{CnxEvents, PeerCnxStatus, SEND_CAPACITY};

@@ -1,18 +1,21 @@
 //! Real `zkelect start` processes on 127.0.0.1 with ports the test allocates. Every child is
-//! killed by PID when the cluster is dropped, also when the test fails.
+//! killed by PID when the cluster is dropped, also when the test fails; the cluster's directory
+//! is removed then, unless the test failed (or ZKELECT_KEEP_TEST_DIRS is set).
 
-use super::{free_ports, wait_for};
+use super::logs::{Milestone, is_looking_line, parse_milestone, parse_state};
+use super::zoocfg::{Role, Server, ServerAddr, ZooCfg};
+use super::{free_ports, wait_for, zookeeper};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
+use tempfile::TempDir;
 
 pub struct Cluster {
     pub dir: PathBuf,
+    /// Owns `dir`: removed with the cluster, or kept for inspection (see `Drop`).
+    tmp: Option<TempDir>,
     /// sid -> (quorum port, election port, client port)
     pub ports: BTreeMap<i64, (u16, u16, u16)>,
     pub observers: Vec<i64>,
@@ -27,33 +30,32 @@ pub struct Cluster {
     children: BTreeMap<i64, Child>,
     /// Helper processes (relays…), killed with the nodes.
     helpers: Vec<Child>,
+    /// zoo.cfg lines of every node, then of single nodes.
     extra: String,
+    node_extra: BTreeMap<i64, String>,
+    /// (node, server) -> the address the node uses for that server instead of its own.
+    routes: BTreeMap<(i64, i64), ServerAddr>,
 }
 
 /// Written into a node's log by the harness right before it (re)starts the process.
 pub const RESTART_MARK: &str = "### test harness: starting the node";
 
-/// Where Debian's `zookeeper` package puts its jars.
-pub const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
+/// JVM options of the ZooKeeper nodes: small, quick to start (several JVMs share 2 cores).
+const JVM_OPTIONS: [&str; 3] = ["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"];
 
 impl Cluster {
     /// `voters` participants with sids 1..=voters, then `observers` observers.
     pub fn new(voters: i64, observers: i64, extra: &str) -> Cluster {
         let n = (voters + observers) as usize;
         let p = free_ports(3 * n);
-        let dir = std::env::temp_dir().join(format!(
-            "zkelect-it-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("test dir");
+        let tmp = tempfile::Builder::new().prefix("zkelect-it-").tempdir().expect("test dir");
         let ports = (1..=voters + observers).map(|i| {
             let k = 3 * (i - 1) as usize;
             (i, (p[k], p[k + 1], p[k + 2]))
         });
         let c = Cluster {
-            dir,
+            dir: tmp.path().to_path_buf(),
+            tmp: Some(tmp),
             ports: ports.collect(),
             observers: (voters + 1..=voters + observers).collect(),
             java: BTreeSet::new(),
@@ -63,6 +65,8 @@ impl Cluster {
             children: BTreeMap::new(),
             helpers: Vec::new(),
             extra: extra.to_string(),
+            node_extra: BTreeMap::new(),
+            routes: BTreeMap::new(),
         };
         c.write_configs();
         c
@@ -95,21 +99,17 @@ impl Cluster {
     }
 
     /// Points `node`'s `server.<target>` line at another address (e.g. a relay).
-    pub fn reroute(&self, node: i64, target: i64, host: &str, quorum_port: u16, election_port: u16) {
-        let path = self.node_dir(node).join("zoo.cfg");
-        let text = std::fs::read_to_string(&path).expect("zoo.cfg");
-        let prefix = format!("server.{target}=");
-        let out: Vec<String> = text
-            .lines()
-            .map(|l| {
-                if l.starts_with(&prefix) {
-                    format!("{prefix}{host}:{quorum_port}:{election_port}")
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect();
-        std::fs::write(&path, out.join("\n") + "\n").expect("zoo.cfg");
+    pub fn reroute(&mut self, node: i64, target: i64, host: &str, quorum_port: u16, election_port: u16) {
+        self.routes.insert((node, target), ServerAddr::new(host, quorum_port, election_port));
+        self.write_config(node);
+    }
+
+    /// Adds `lines` to the zoo.cfg of each of `sids` (read when a node next starts).
+    pub fn append_config(&mut self, sids: &[i64], lines: &str) {
+        for sid in sids {
+            self.node_extra.entry(*sid).or_default().push_str(lines);
+            self.write_config(*sid);
+        }
     }
 
     pub fn net(&self) -> &super::netns::Net {
@@ -138,57 +138,42 @@ impl Cluster {
         self.node_dir(sid).join("zkelect.log")
     }
 
+    /// Node `sid`'s zoo.cfg and myid (and log4j.properties for a ZooKeeper node).
     fn write_config(&self, sid: i64) {
         let d = self.node_dir(sid);
-        std::fs::create_dir_all(&d).expect("node dir");
-        std::fs::write(d.join("myid"), format!("{sid}\n")).expect("myid");
-        let mut cfg = format!(
-            "tickTime=100\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nclientPortAddress={}\n\
-             4lw.commands.whitelist=*\nfastleader.maxNotificationInterval=1600\ncnxTimeout=1000\n\
+        let mut cfg = ZooCfg::new(100).data_dir(&d).client(&self.host(sid), self.ports[&sid].2).extra(
+            "4lw.commands.whitelist=*\nfastleader.maxNotificationInterval=1600\ncnxTimeout=1000\n\
              admin.enableServer=false\n",
-            d.display(),
-            self.ports[&sid].2,
-            self.host(sid)
         );
         for (s, (q, e, _)) in &self.ports {
-            let role = if self.observers.contains(s) { ":observer" } else { "" };
-            if self.multi_address {
-                cfg.push_str(&format!("server.{s}=127.0.0.1:{q}:{e}{role}|127.0.0.2:{q}:{e}{role}\n"));
+            let role = if self.observers.contains(s) { Role::Observer } else { Role::Participant };
+            let addrs = if let Some(route) = self.routes.get(&(sid, *s)) {
+                vec![route.clone()]
+            } else if self.multi_address {
+                vec![ServerAddr::new("127.0.0.1", *q, *e), ServerAddr::new("127.0.0.2", *q, *e)]
             } else {
-                cfg.push_str(&format!("server.{s}={}:{q}:{e}{role}\n", self.host(*s)));
-            }
+                vec![ServerAddr::new(&self.host(*s), *q, *e)]
+            };
+            cfg = cfg.add_server(Server { sid: *s, addrs, role });
         }
         if self.multi_address {
-            cfg.push_str("multiAddress.enabled=true\n");
+            cfg = cfg.extra("multiAddress.enabled=true\n");
         }
-        cfg.push_str(&self.extra);
-        std::fs::write(d.join("zoo.cfg"), cfg).expect("zoo.cfg");
+        let node_extra = self.node_extra.get(&sid).map_or("", String::as_str);
+        cfg.extra(&self.extra).extra(node_extra).write(&d, sid).expect("zoo.cfg");
         if self.is_java(sid) {
-            let log4j = format!(
-                "log4j.rootLogger=INFO, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n\
-                 log4j.appender.F.File={}\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n\
-                 log4j.appender.F.layout.ConversionPattern=%d{{yyyy-MM-dd HH:mm:ss,SSS}} - %-5p [%t:%C{{1}}@%L] - %m%n\n",
-                self.log_path(sid).display()
-            );
-            std::fs::write(d.join("log4j.properties"), log4j).expect("log4j.properties");
+            zookeeper::write_log4j(&d, &self.log_path(sid)).expect("log4j.properties");
         }
     }
 
     /// Starts (or restarts) a node; its stderr is appended to its log file.
     pub fn start(&mut self, sid: i64) {
         if self.is_java(sid) {
-            let d = self.node_dir(sid);
-            let out = std::fs::File::create(d.join("jvm.out")).expect("jvm.out");
-            let child = Command::new("java")
-                .args(["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp"])
-                .arg(format!("{ZK_JAR}:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"))
-                .arg(format!("-Dlog4j.configuration=file:{}", d.join("log4j.properties").display()))
-                .arg("-Djava.net.preferIPv4Stack=true")
-                // ZooKeeper 3.8 reads this one as a system property before it parses zoo.cfg.
-                .arg(format!("-Dzookeeper.multiAddress.enabled={}", self.multi_address))
-                .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
-                .arg(d.join("zoo.cfg"))
-                .stdin(Stdio::null())
+            let out = std::fs::File::create(self.node_dir(sid).join("jvm.out")).expect("jvm.out");
+            let mut options: Vec<String> = JVM_OPTIONS.iter().map(|o| o.to_string()).collect();
+            // ZooKeeper 3.8 reads this one as a system property before it parses zoo.cfg.
+            options.push(format!("-Dzookeeper.multiAddress.enabled={}", self.multi_address));
+            let child = zookeeper::server_command(&self.node_dir(sid), &options)
                 .stdout(out.try_clone().expect("clone"))
                 .stderr(out)
                 .spawn()
@@ -253,11 +238,8 @@ impl Cluster {
         let mut out = Vec::new();
         let mut pending_follow = false;
         for line in tail.lines() {
-            if let Some(i) = line.find("Decided: ") {
-                let mut it = line[i + 9..].split_whitespace();
-                if let (Some(state), _, Some(l)) = (it.next(), it.next(), it.next().and_then(|x| x.parse().ok())) {
-                    out.push((state.to_string(), l));
-                }
+            if let Some(d) = parse_decision(line) {
+                out.push(d);
             } else if line.contains("LEADING - LEADER ELECTION TOOK") && self.is_java(sid) {
                 out.push(("LEADING".into(), sid));
                 pending_follow = false;
@@ -278,24 +260,25 @@ impl Cluster {
         out
     }
 
-    /// The last decision in a node's log since `from` bytes: (state, leader).
+    /// The last zkelect decision in a node's log since `from` bytes: (state, leader).
     pub fn last_decision(&self, sid: i64, from: usize) -> Option<(String, i64)> {
         let log = self.log(sid);
-        let tail = log.get(from..).unwrap_or("");
-        let line = tail.lines().rev().find(|l| l.contains("Decided: "))?;
-        let rest = &line[line.find("Decided: ")? + 9..];
-        let mut it = rest.split_whitespace();
-        let state = it.next()?.to_string();
-        it.next();
-        let leader = it.next()?.parse().ok()?;
-        Some((state, leader))
+        log.get(from..).unwrap_or("").lines().rev().find_map(parse_decision)
     }
 
-    /// Whether the last state change in the log (since `from`) is `state` (e.g. "looking").
+    /// The state named by the last "Peer state changed" line of the log (`looking`, …).
     pub fn current_state(&self, sid: i64) -> Option<String> {
-        let log = self.log(sid);
-        let line = log.lines().rev().find(|l| l.contains("Peer state changed: "))?;
-        Some(line[line.find("Peer state changed: ")? + 20..].trim().to_string())
+        self.log(sid).lines().rev().find_map(parse_state).map(str::to_string)
+    }
+
+    /// How many times the node's log says it went LOOKING since `from` bytes.
+    pub fn times_looking(&self, sid: i64, from: usize) -> usize {
+        self.log(sid).get(from..).unwrap_or("").lines().filter(|l| parse_state(l) == Some("looking")).count()
+    }
+
+    /// Every milestone line of the node's log since `from` bytes.
+    pub fn milestones(&self, sid: i64, from: usize) -> Vec<Milestone> {
+        self.log(sid).get(from..).unwrap_or("").lines().filter_map(parse_milestone).collect()
     }
 
     /// Waits until every listed node has decided (since the given log offsets) and returns the decisions.
@@ -323,38 +306,38 @@ impl Cluster {
     }
 }
 
-#[allow(unused_imports)] // used by some test binaries only
-pub use super::logs::parse_timestamp_ms as line_time_ms;
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+/// zkelect's decision line, `Decided: FOLLOWING leader 3 (round …)`, as (state, leader).
+fn parse_decision(line: &str) -> Option<(String, i64)> {
+    let rest = &line[line.find("Decided: ")? + "Decided: ".len()..];
+    let mut it = rest.split_whitespace();
+    let state = it.next()?.to_string();
+    it.next().filter(|w| *w == "leader")?;
+    Some((state, it.next()?.parse().ok()?))
 }
 
-/// A node's session verdict from its log: (state, leader, epoch) of its last "- broadcast" line,
-/// unless a later line says it went LOOKING.
+/// A node's session verdict from its log: (state, leader, epoch) of its last "- broadcast"
+/// milestone, unless a later line says it went LOOKING or the harness restarted it.
 pub fn broadcast_of(log: &str) -> Option<(String, i64, i64)> {
-    // A (re)start written by the harness counts as LOOKING until the new process says otherwise.
-    let last_looking = log.rfind("Peer state changed: looking").max(log.rfind(RESTART_MARK));
-    let pos = log.rfind(" - broadcast (leader ")?;
-    if last_looking.is_some_and(|l| l > pos) {
-        return None;
+    let mut verdict = None;
+    for line in log.lines() {
+        if let Some(m) = parse_milestone(line).filter(|m| m.phase == "broadcast") {
+            if let (Some(leader), Some(epoch)) = (m.leader, m.epoch) {
+                verdict = Some((m.state, leader, epoch));
+            }
+        } else if is_looking_line(line) || line.contains(RESTART_MARK) {
+            // A (re)start counts as LOOKING until the new process says otherwise.
+            verdict = None;
+        }
     }
-    let line_start = log[..pos].rfind('\n').map_or(0, |i| i + 1);
-    let line = &log[line_start..log[pos..].find('\n').map_or(log.len(), |i| pos + i)];
-    let rest = &line[line.find("Peer state changed: ")? + 20..];
-    let (state, tail) = rest.split_once(" - broadcast (leader ")?;
-    let (leader, epoch) = tail.trim_end_matches(')').split_once(", epoch ")?;
-    Some((state.to_string(), leader.parse().ok()?, epoch.parse().ok()?))
+    verdict
 }
 
 /// Every (epoch, leader) a log claims to lead in broadcast.
 pub fn leaderships(log: &str) -> Vec<(i64, i64)> {
     log.lines()
-        .filter_map(|l| {
-            let rest = l.split_once("Peer state changed: leading - broadcast (leader ")?.1;
-            let (leader, epoch) = rest.trim_end_matches(')').split_once(", epoch ")?;
-            Some((epoch.parse().ok()?, leader.parse().ok()?))
-        })
+        .filter_map(parse_milestone)
+        .filter(|m| m.state == "leading" && m.phase == "broadcast")
+        .filter_map(|m| Some((m.epoch?, m.leader?)))
         .collect()
 }
 
@@ -394,14 +377,23 @@ impl Cluster {
 
     /// Fencing: no two nodes ever claimed broadcast leadership of the same epoch.
     pub fn check_fencing(&self) {
+        if let Some(violation) = self.fencing_violation() {
+            panic!("{violation}");
+        }
+    }
+
+    fn fencing_violation(&self) -> Option<String> {
         let mut by_epoch: BTreeMap<i64, i64> = BTreeMap::new();
         for sid in self.ports.keys() {
             for (epoch, leader) in leaderships(&self.log(*sid)) {
-                if let Some(other) = by_epoch.insert(epoch, leader) {
-                    assert_eq!(other, leader, "two leaders in broadcast for epoch {epoch}: {other} and {leader}");
+                if let Some(other) = by_epoch.insert(epoch, leader)
+                    && other != leader
+                {
+                    return Some(format!("two leaders in broadcast for epoch {epoch}: {other} and {leader}"));
                 }
             }
         }
+        None
     }
 
     pub fn thread_count(&self, sid: i64) -> usize {
@@ -421,14 +413,15 @@ impl Drop for Cluster {
             let _ = h.kill();
             let _ = h.wait();
         }
-        if !std::thread::panicking() {
-            // Checked after every child is gone, so a failure here leaks no process.
-            self.check_fencing();
+        // Checked after every child is gone, so a failure here leaks no process.
+        let failed = std::thread::panicking();
+        let violation = if failed { None } else { self.fencing_violation() };
+        let keep = failed || violation.is_some() || std::env::var_os("ZKELECT_KEEP_TEST_DIRS").is_some();
+        if keep && let Some(tmp) = self.tmp.take() {
+            eprintln!("test cluster kept for inspection: {}", tmp.keep().display());
         }
-        if std::thread::panicking() || std::env::var_os("ZKELECT_KEEP_TEST_DIRS").is_some() {
-            eprintln!("test cluster kept for inspection: {}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(v) = violation {
+            panic!("{v}");
         }
     }
 }

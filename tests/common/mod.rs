@@ -1,36 +1,46 @@
-//! Helpers shared by the integration tests: port allocation, configs, a log recorder, bounded waits.
+//! Helpers shared by the integration tests: ports, configs, a per-test log recorder, bounded
+//! waits, test tiers.
+// Each of the 15 test binaries compiles all of `common` and uses a different part of it; the
+// rest would be dead code in that binary.
 #![allow(dead_code)]
 
 pub mod cluster;
-pub mod fake;
 #[path = "../../src/cli/localports.rs"]
 pub mod localports;
 #[path = "../../src/cli/logs.rs"]
 pub mod logs;
 pub mod netns;
+pub mod scripted_peer;
+pub mod tier;
+#[path = "../../src/cli/zoocfg.rs"]
+pub mod zoocfg;
+#[path = "../../src/cli/zookeeper.rs"]
+pub mod zookeeper;
 
 use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use zkelect::config::QuorumPeerConfig;
+use zoocfg::ZooCfg;
 
 /// `n` free ports on 127.0.0.1, outside the kernel's ephemeral range (see `localports`).
 pub fn free_ports(n: usize) -> Vec<u16> {
     localports::free_ports(n).expect("free ports")
 }
 
-/// zoo.cfg text for servers `(sid, quorum port, election port)` on 127.0.0.1.
-pub fn cfg_text(servers: &[(i64, u16, u16)], extra: &str) -> String {
-    let mut s = String::from("tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir=/nonexistent\n");
-    for (sid, q, e) in servers {
-        s.push_str(&format!("server.{sid}=127.0.0.1:{q}:{e}\n"));
-    }
-    s.push_str(extra);
-    s
+/// The zoo.cfg of in-process transports: servers `(sid, quorum port, election port)` on
+/// 127.0.0.1, tickTime 200, and a dataDir nothing is written to.
+pub fn transport_cfg(servers: &[(i64, u16, u16)]) -> ZooCfg {
+    servers.iter().fold(ZooCfg::new(200).data_dir(Path::new("/nonexistent")), |cfg, (sid, q, e)| {
+        cfg.server(*sid, "127.0.0.1", *q, *e)
+    })
 }
 
-pub fn config_for(text: &str, my_id: i64) -> QuorumPeerConfig {
-    let mut c = QuorumPeerConfig::parse(text, "test.cfg").expect("test config parses");
+/// `cfg` parsed as server `my_id`'s configuration.
+pub fn config_for(cfg: &ZooCfg, my_id: i64) -> QuorumPeerConfig {
+    let mut c = QuorumPeerConfig::parse(&cfg.text(), "test.cfg").expect("test config parses");
     c.set_my_id(&my_id.to_string(), "myid").expect("myid in config");
     c
 }
@@ -49,22 +59,34 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
     }
 }
 
+/// Keeps zkelect's log lines by log scope (see `zkelect::runtime::log_scope`): tests of one
+/// binary run in parallel, and each reads only the lines of the threads it started.
 struct Recorder;
 
-static LINES: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+/// Log scope -> its lines, in order.
+static LINES: OnceLock<Mutex<HashMap<u64, Vec<String>>>> = OnceLock::new();
+
+fn lines() -> &'static Mutex<HashMap<u64, Vec<String>>> {
+    LINES.get_or_init(|| Mutex::new(HashMap::new()))
+}
 
 impl log::Log for Recorder {
     fn enabled(&self, m: &log::Metadata) -> bool {
         m.level() <= log::Level::Debug && m.target().starts_with("zkelect")
     }
     fn log(&self, r: &log::Record) {
-        if self.enabled(r.metadata()) {
-            let t = std::thread::current();
-            let line = format!("{} [{}] {}", r.level(), t.name().unwrap_or("?"), r.args());
-            if std::env::var_os("TEST_LOG").is_some() {
-                eprintln!("{line}");
-            }
-            LINES.get_or_init(|| Mutex::new(Vec::new())).lock().push(line);
+        if !self.enabled(r.metadata()) {
+            return;
+        }
+        let scope = zkelect::runtime::log_scope();
+        let t = std::thread::current();
+        let line = format!("{} [{}] {}", r.level(), t.name().unwrap_or("?"), r.args());
+        if std::env::var_os("TEST_LOG").is_some() {
+            eprintln!("[scope {scope}] {line}");
+        }
+        // Scope 0 holds threads that no test put in a scope of its own: nobody reads them.
+        if scope != 0 {
+            lines().lock().entry(scope).or_default().push(line);
         }
     }
     fn flush(&self) {}
@@ -72,19 +94,58 @@ impl log::Log for Recorder {
 
 static RECORDER: Recorder = Recorder;
 
-/// Records every zkelect log line of this test process (print them with `TEST_LOG=1`).
-pub fn record_logs() {
+/// The zkelect log lines of one test: those of threads in the log scope it entered with
+/// [`record_logs`], that is the threads it started afterwards, and theirs.
+pub struct TestLogs {
+    scope: u64,
+}
+
+/// A position in a test's log: lines logged after it are "since" the mark.
+#[derive(Clone, Copy, Debug)]
+pub struct LogMark(usize);
+
+impl LogMark {
+    /// Before the test's first line.
+    pub const START: LogMark = LogMark(0);
+}
+
+/// Puts the calling test in a log scope of its own and records the zkelect log lines of every
+/// thread it starts from now on (print them all with `TEST_LOG=1`). Call it before starting
+/// anything whose log the test reads.
+pub fn record_logs() -> TestLogs {
     if log::set_logger(&RECORDER).is_ok() {
         log::set_max_level(log::LevelFilter::Debug);
     }
+    TestLogs { scope: zkelect::runtime::enter_new_log_scope() }
 }
 
-pub fn logged(substr: &str) -> bool {
-    LINES.get().is_some_and(|l| l.lock().iter().any(|x| x.contains(substr)))
-}
+impl TestLogs {
+    /// The end of the log so far.
+    pub fn mark(&self) -> LogMark {
+        LogMark(lines().lock().get(&self.scope).map_or(0, Vec::len))
+    }
 
-pub fn wait_logged(substr: &str) {
-    wait_for(Duration::from_secs(5), &format!("log line containing {substr:?}"), || logged(substr).then_some(()));
+    /// How many lines since `mark` contain `substr`.
+    pub fn count_since(&self, mark: LogMark, substr: &str) -> usize {
+        let all = lines().lock();
+        all.get(&self.scope).map_or(0, |l| l.iter().skip(mark.0).filter(|x| x.contains(substr)).count())
+    }
+
+    pub fn logged(&self, substr: &str) -> bool {
+        self.count_since(LogMark::START, substr) > 0
+    }
+
+    /// Waits up to 5 s for a line containing `substr`, logged at any time by this test's threads.
+    pub fn wait_logged(&self, substr: &str) {
+        self.wait_logged_since(LogMark::START, substr);
+    }
+
+    /// Waits up to 5 s for a line containing `substr` logged after `mark`.
+    pub fn wait_logged_since(&self, mark: LogMark, substr: &str) {
+        wait_for(Duration::from_secs(5), &format!("log line containing {substr:?} after line {}", mark.0), || {
+            (self.count_since(mark, substr) > 0).then_some(())
+        });
+    }
 }
 
 /// Threads and open file descriptors of this process, from /proc/self.
@@ -94,6 +155,12 @@ pub fn thread_count() -> usize {
 
 pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+/// Waits until idle dial threads of the election transport have exited (they keep alive for
+/// `POOL_KEEP_ALIVE`), before counting a settled node's threads.
+pub fn wait_out_pool_keep_alive() {
+    std::thread::sleep(zkelect::cnx::POOL_KEEP_ALIVE + Duration::from_secs(1));
 }
 
 /// Established TCP connections whose accepting side listens on `port` (from /proc/net/tcp{,6}).
@@ -143,24 +210,6 @@ impl Rng {
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
     }
-}
-
-/// Installs a Debian package when `present()` says it is missing (the tests run as root in CI).
-/// One install at a time: tests of one binary run in parallel and dpkg takes a lock.
-pub fn apt_install(package: &str, present: impl Fn() -> bool) {
-    static APT: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = APT.lock();
-    if present() {
-        return;
-    }
-    let install = || {
-        std::process::Command::new("apt-get").args(["install", "-y", "-q", package]).status().is_ok_and(|s| s.success())
-    };
-    if !install() {
-        let _ = std::process::Command::new("apt-get").args(["update", "-q"]).status();
-        install();
-    }
-    assert!(present(), "the tests need Debian's {package} package: apt-get install -y {package}");
 }
 
 /// Sends a four-letter word to 127.0.0.1:`port` and returns the whole answer.

@@ -24,16 +24,9 @@ fn run(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Installs iptables (Debian package) when it is missing; the tests run as root.
-pub fn ensure_tools() {
-    super::apt_install("iptables", || {
-        Command::new("iptables").arg("--version").output().is_ok_and(|o| o.status.success())
-    });
-}
-
 impl Net {
+    /// Needs root and iproute2's `ip` (the test checks `tier::Tier::Root` first).
     pub fn new(sids: &[i64]) -> Net {
-        ensure_tools();
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
         let tag = format!("zk{}x{seq}", pid % 100_000);

@@ -10,23 +10,23 @@ use zkelect::config::QuorumPeerConfig;
 use zkelect::election::ServerState;
 use zkelect::wire::notification;
 
-/// A fake server `sid` of the cluster: its own election transport and config text.
-pub struct Fake {
+/// Server `sid` of the cluster, played by the test: its own election transport and config text.
+pub struct ScriptedPeer {
     pub sid: i64,
     pub m: QuorumCnxManager,
     config: Vec<u8>,
 }
 
-impl Fake {
-    pub fn new(c: &Cluster, sid: i64) -> Fake {
-        let cfg = QuorumPeerConfig::load(&c.node_dir(sid).join("zoo.cfg")).expect("fake's config");
+impl ScriptedPeer {
+    pub fn new(c: &Cluster, sid: i64) -> ScriptedPeer {
+        let cfg = QuorumPeerConfig::load(&c.node_dir(sid).join("zoo.cfg")).expect("scripted peer's config");
         let m = QuorumCnxManager::new(
             CnxSettings::from_config(&cfg),
             Arc::new(cfg.quorum_verifier.clone()),
             CnxEvents::default(),
         );
-        m.start().expect("fake's listener");
-        Fake { sid, m, config: cfg.quorum_verifier.config_text().into_bytes() }
+        m.start().expect("scripted peer's listener");
+        ScriptedPeer { sid, m, config: cfg.quorum_verifier.config_text().into_bytes() }
     }
 
     /// Sends one notification (round 1, epoch 1) to `to`.
@@ -36,15 +36,15 @@ impl Fake {
     }
 }
 
-impl Drop for Fake {
+impl Drop for ScriptedPeer {
     fn drop(&mut self) {
         self.m.halt();
     }
 }
 
-/// Repeats `send` every 50 ms until node `sid`'s log contains `line` (or 10 s pass).
+/// Repeats `send` every 50 ms until node `sid`'s log contains `line` (or 30 s pass).
 pub fn until_logged(c: &Cluster, sid: i64, line: &str, mut send: impl FnMut()) -> Instant {
-    wait_for(Duration::from_secs(10), line, || {
+    wait_for(Duration::from_secs(30), line, || {
         send();
         std::thread::sleep(Duration::from_millis(50));
         c.log(sid).contains(line).then(Instant::now)

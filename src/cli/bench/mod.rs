@@ -1,0 +1,384 @@
+//! `zkelect bench`: election timings, memory and threads of real ensembles on 127.0.0.1, and with
+//! `--vs-zookeeper` the same scenarios on Debian's Apache ZooKeeper, side by side. Prints a
+//! Markdown table and writes it, with an SVG plot, into the output directory. A benchmark, not a
+//! test: it reports figures and asserts nothing.
+//!
+//! Inside: this module runs the ensembles; `report` writes the table and `svg` the plot.
+
+mod report;
+mod svg;
+
+use super::localports::free_ports;
+use super::logs::{is_looking_line, now_ms, parse_milestone, parse_timestamp_ms};
+use super::zoocfg::{local_ensemble, write_local_node};
+use super::zookeeper;
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use zkelect::cnx::POOL_KEEP_ALIVE;
+
+pub struct Options {
+    pub sizes: Vec<usize>,
+    pub runs: usize,
+    pub vs_zookeeper: bool,
+    /// Where bench.md and bench.svg go; by default a fresh directory under the temp dir, so that
+    /// only an explicit `--out bench-results` replaces the committed figures.
+    pub out: Option<PathBuf>,
+    pub tick_time: u64,
+    /// Keep every run's configs and node logs (for looking into a slow run).
+    pub keep_logs: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Impl {
+    Zkelect,
+    ZooKeeper,
+}
+
+impl Impl {
+    fn name(self) -> &'static str {
+        match self {
+            Impl::Zkelect => "zkelect",
+            Impl::ZooKeeper => "ZooKeeper 3.8",
+        }
+    }
+}
+
+/// One metric over the runs.
+#[derive(Default, Clone)]
+struct Series(Vec<f64>);
+
+impl Series {
+    fn median(&self) -> Option<f64> {
+        let mut v = self.0.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        (!v.is_empty()).then(|| v[v.len() / 2])
+    }
+    fn min(&self) -> Option<f64> {
+        self.0.iter().copied().reduce(f64::min)
+    }
+    fn max(&self) -> Option<f64> {
+        self.0.iter().copied().reduce(f64::max)
+    }
+    fn cell(&self, unit: &str) -> String {
+        match (self.median(), self.min(), self.max()) {
+            (Some(m), Some(lo), Some(hi)) if self.0.len() > 1 => format!("{m:.0} {unit} ({lo:.0}–{hi:.0})"),
+            (Some(m), _, _) => format!("{m:.1} {unit}"),
+            _ => "–".into(),
+        }
+    }
+}
+
+#[derive(Default, Clone)]
+struct Results {
+    launch: Series,
+    kill: Series,
+    restart: Series,
+    rss_mib: Series,
+    threads: Series,
+    notifications: Series,
+}
+
+/// Whether a run measures memory and threads of the settled ensemble (which waits for the idle
+/// dial threads to exit first).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Footprint {
+    Measure,
+    Skip,
+}
+
+/// What becomes of a run's configs and node logs when it ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RunFiles {
+    Keep,
+    Remove,
+}
+
+/// One run: an ensemble of `n` nodes of `kind` in a directory under `root`.
+struct Run<'a> {
+    kind: Impl,
+    n: usize,
+    tick_time: u64,
+    root: &'a Path,
+    footprint: Footprint,
+    files: RunFiles,
+}
+
+/// Follows a growing log file.
+struct Tail {
+    path: PathBuf,
+    pos: u64,
+    partial: String,
+}
+
+impl Tail {
+    fn new(path: PathBuf) -> Tail {
+        Tail { path, pos: 0, partial: String::new() }
+    }
+    fn lines(&mut self) -> Vec<String> {
+        let Ok(mut f) = std::fs::File::open(&self.path) else { return Vec::new() };
+        if f.seek(SeekFrom::Start(self.pos)).is_err() {
+            return Vec::new();
+        }
+        let mut buf = String::new();
+        if let Ok(n) = f.read_to_string(&mut buf) {
+            self.pos += n as u64;
+        }
+        self.partial.push_str(&buf);
+        let mut out = Vec::new();
+        while let Some(i) = self.partial.find('\n') {
+            out.push(self.partial[..i].to_string());
+            self.partial.drain(..=i);
+        }
+        out
+    }
+}
+
+/// A "… - broadcast" milestone in either implementation's log: its time, and whether the node leads.
+fn broadcast_line(line: &str) -> Option<(u64, bool)> {
+    let m = parse_milestone(line).filter(|m| m.phase == "broadcast")?;
+    Some((parse_timestamp_ms(line)?, m.state == "leading"))
+}
+
+struct Ensemble {
+    kind: Impl,
+    dir: PathBuf,
+    n: usize,
+    /// (quorum, election, client) port of each node, sid - 1 as index.
+    ports: Vec<(u16, u16, u16)>,
+    children: BTreeMap<usize, Child>,
+    tails: BTreeMap<usize, Tail>,
+    /// Time of each node's latest broadcast line and whether it leads.
+    state: BTreeMap<usize, (u64, bool)>,
+    files: RunFiles,
+}
+
+impl Ensemble {
+    /// Writes the configs of a fresh ensemble; starts nothing.
+    fn new(run: &Run) -> Result<Ensemble, String> {
+        let (kind, n) = (run.kind, run.n);
+        let name = if kind == Impl::Zkelect { "zkelect" } else { "zookeeper" };
+        let dir = run.root.join(format!("{name}-{n}-{}", now_ms()));
+        let p = free_ports(3 * n).map_err(|e| format!("cannot allocate ports: {e}"))?;
+        let ports: Vec<(u16, u16, u16)> = p.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect();
+        let shared = local_ensemble(run.tick_time, &ports)
+            .extra("4lw.commands.whitelist=*\nadmin.enableServer=false\nstandaloneEnabled=false\n");
+        for (sid, (_, _, client)) in (1..).zip(&ports) {
+            let cfg = write_local_node(&shared, &dir, sid, *client).map_err(|e| format!("{}: {e}", dir.display()))?;
+            if kind == Impl::ZooKeeper {
+                let d = cfg.parent().unwrap_or(&dir);
+                zookeeper::write_log4j(d, &d.join("node.log")).map_err(|e| format!("{}: {e}", d.display()))?;
+            }
+        }
+        let tails = (1..=n).map(|s| (s, Tail::new(dir.join(format!("n{s}/node.log"))))).collect();
+        Ok(Ensemble { kind, dir, n, ports, children: BTreeMap::new(), tails, state: BTreeMap::new(), files: run.files })
+    }
+
+    fn start(&mut self, sid: usize) -> Result<(), String> {
+        let d = self.dir.join(format!("n{sid}"));
+        let child = match self.kind {
+            Impl::Zkelect => {
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(d.join("node.log"))
+                    .map_err(|e| e.to_string())?;
+                Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+                    .arg("start")
+                    .arg(d.join("zoo.cfg"))
+                    .env("RUST_LOG", "info")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+            }
+            Impl::ZooKeeper => zookeeper::server_command(&d, &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn(),
+        }
+        .map_err(|e| format!("cannot start {} node {sid}: {e}", self.kind.name()))?;
+        self.children.insert(sid, child);
+        Ok(())
+    }
+
+    fn kill(&mut self, sid: usize) {
+        if let Some(mut c) = self.children.remove(&sid) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.state.remove(&sid);
+    }
+
+    fn pid(&self, sid: usize) -> Option<u32> {
+        self.children.get(&sid).map(Child::id)
+    }
+
+    /// Reads new log lines; a LOOKING line clears a node's broadcast state.
+    fn poll(&mut self) {
+        for (sid, t) in self.tails.iter_mut() {
+            for line in t.lines() {
+                if let Some(done) = broadcast_line(&line) {
+                    self.state.insert(*sid, done);
+                } else if is_looking_line(&line) {
+                    self.state.remove(sid);
+                }
+            }
+        }
+    }
+
+    /// Waits until every listed node is in broadcast after `since`; returns the latest such time.
+    fn wait_broadcast(&mut self, sids: &[usize], since: u64, timeout: Duration) -> Option<u64> {
+        let end = Instant::now() + timeout;
+        loop {
+            self.poll();
+            let times: Option<Vec<u64>> =
+                sids.iter().map(|s| self.state.get(s).filter(|(t, _)| *t >= since).map(|(t, _)| *t)).collect();
+            if let Some(t) = times {
+                return t.into_iter().max();
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn leader(&self) -> Option<usize> {
+        self.state.iter().find(|(_, (_, leads))| *leads).map(|(s, _)| *s)
+    }
+
+    fn proc_status(&self, sid: usize, key: &str) -> Option<f64> {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid(sid)?)).ok()?;
+        text.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Notifications sent by every node, from `srvr` (zkelect counts notifications there).
+    fn notifications_sent(&self) -> Option<f64> {
+        let mut total = 0.0;
+        for (_, _, client) in &self.ports {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", *client)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            s.write_all(b"srvr").ok()?;
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            total += out.lines().find_map(|l| l.strip_prefix("Sent: "))?.trim().parse::<f64>().ok()?;
+        }
+        Some(total)
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for sid in 1..=self.n {
+            self.kill(sid);
+        }
+        if self.files == RunFiles::Remove {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// One run: launch, settle (and measure the footprint), kill the leader, restart it.
+fn run_once(run: &Run, r: &mut Results) -> Result<(), String> {
+    let mut e = Ensemble::new(run)?;
+    let (kind, n) = (run.kind, run.n);
+    let all: Vec<usize> = (1..=n).collect();
+    let timeout = Duration::from_secs(60 + n as u64);
+    let t0 = now_ms();
+    for s in &all {
+        e.start(*s)?;
+    }
+    let done = e.wait_broadcast(&all, t0, timeout).ok_or_else(|| format!("{} N={n}: no leader", kind.name()))?;
+    r.launch.0.push(done.saturating_sub(t0) as f64);
+    if kind == Impl::Zkelect
+        && let Some(sent) = e.notifications_sent()
+    {
+        r.notifications.0.push(sent);
+    }
+    match run.footprint {
+        Footprint::Measure => measure_footprint(&e, &all, r),
+        Footprint::Skip => std::thread::sleep(Duration::from_millis(300)),
+    }
+    e.poll();
+    let leader = e.leader().ok_or("no leader found")?;
+    let survivors: Vec<usize> = all.iter().copied().filter(|s| *s != leader).collect();
+    let t1 = now_ms();
+    e.kill(leader);
+    let done =
+        e.wait_broadcast(&survivors, t1, timeout).ok_or_else(|| format!("{} N={n}: no re-election", kind.name()))?;
+    r.kill.0.push(done.saturating_sub(t1) as f64);
+    std::thread::sleep(Duration::from_millis(300));
+    let t2 = now_ms();
+    e.start(leader)?;
+    let done = e
+        .wait_broadcast(&[leader], t2, timeout)
+        .ok_or_else(|| format!("{} N={n}: restart never followed", kind.name()))?;
+    r.restart.0.push(done.saturating_sub(t2) as f64);
+    Ok(())
+}
+
+/// Mean RSS and most threads per node of a settled ensemble, once its idle dial threads are gone.
+fn measure_footprint(e: &Ensemble, sids: &[usize], r: &mut Results) {
+    std::thread::sleep(POOL_KEEP_ALIVE + Duration::from_secs(1));
+    let rss: Vec<f64> = sids.iter().filter_map(|s| e.proc_status(*s, "VmRSS:")).collect();
+    let th: Vec<f64> = sids.iter().filter_map(|s| e.proc_status(*s, "Threads:")).collect();
+    r.rss_mib.0.push(rss.iter().sum::<f64>() / rss.len().max(1) as f64 / 1024.0);
+    r.threads.0.push(th.iter().copied().fold(0.0, f64::max));
+}
+
+pub fn run(o: Options) -> Result<(), String> {
+    if o.vs_zookeeper && !zookeeper::missing_jars().is_empty() {
+        return Err(format!(
+            "--vs-zookeeper needs Debian's zookeeper package (apt-get install -y zookeeper); missing: {}",
+            zookeeper::missing_jars().join(", ")
+        ));
+    }
+    // Everything of this invocation goes under one fresh directory: the runs, and the report
+    // unless --out names another place.
+    let base = std::env::temp_dir().join(format!("zkelect-bench-{}-{}", std::process::id(), now_ms()));
+    let work = base.join("runs");
+    let out = o.out.clone().unwrap_or_else(|| base.clone());
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let results = run_all(&o, &work)?;
+    if o.keep_logs {
+        say!("kept the runs' configs and logs in {}", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    let table = report::markdown(&results, &o);
+    say!("{table}");
+    let (md, plot) = (out.join("bench.md"), out.join("bench.svg"));
+    std::fs::write(&md, &table).map_err(|e| format!("{}: {e}", md.display()))?;
+    std::fs::write(&plot, svg::svg(&results)).map_err(|e| format!("{}: {e}", plot.display()))?;
+    say!("wrote {} and {}", md.display(), plot.display());
+    Ok(())
+}
+
+/// Every size, implementation and run; the first run of each measures the footprint.
+fn run_all(o: &Options, work: &Path) -> Result<BTreeMap<(usize, Impl), Results>, String> {
+    let mut results: BTreeMap<(usize, Impl), Results> = BTreeMap::new();
+    for &n in &o.sizes {
+        let mut kinds = vec![Impl::Zkelect];
+        // ZooKeeper runs the sizes up to 9 only (as --vs-zookeeper's help says).
+        if o.vs_zookeeper && n <= 9 {
+            kinds.push(Impl::ZooKeeper);
+        }
+        for kind in kinds {
+            let r = results.entry((n, kind)).or_default();
+            for i in 0..o.runs {
+                eprint!("\r{} N={n}: run {}/{}   ", kind.name(), i + 1, o.runs);
+                let run = Run {
+                    kind,
+                    n,
+                    tick_time: o.tick_time,
+                    root: work,
+                    footprint: if i == 0 { Footprint::Measure } else { Footprint::Skip },
+                    files: if o.keep_logs { RunFiles::Keep } else { RunFiles::Remove },
+                };
+                run_once(&run, r)?;
+            }
+            eprintln!();
+        }
+    }
+    Ok(results)
+}

@@ -1,0 +1,67 @@
+//! The Markdown table of `zkelect bench`: one row per size and implementation, medians with their
+//! range, and the ratios when both implementations ran.
+
+use super::{Impl, Options, Results, Series};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+const HEADER: &str = "| N | implementation | launch → all elected | leader kill → survivors elected | restart → following | RSS per node | threads per node (max) | notifications per election |";
+
+pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "Median (min–max) of {} runs, 127.0.0.1, tickTime {} ms, {} cores. Times are from the action to the last \
+         node logging `… - broadcast`.\n",
+        o.runs,
+        o.tick_time,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    let _ = writeln!(t, "{HEADER}");
+    let _ = writeln!(t, "|---|---|---|---|---|---|---|---|");
+    let sizes: BTreeSet<usize> = results.keys().map(|k| k.0).collect();
+    for n in sizes {
+        let z = results.get(&(n, Impl::Zkelect));
+        let j = results.get(&(n, Impl::ZooKeeper));
+        for (kind, r) in [(Impl::Zkelect, z), (Impl::ZooKeeper, j)] {
+            if let Some(r) = r {
+                row(&mut t, n, kind, r);
+            }
+        }
+        if let (Some(z), Some(j)) = (z, j) {
+            ratio_row(&mut t, n, z, j);
+        }
+    }
+    t
+}
+
+fn row(t: &mut String, n: usize, kind: Impl, r: &Results) {
+    let _ = writeln!(
+        t,
+        "| {n} | {} | {} | {} | {} | {} | {} | {} |",
+        kind.name(),
+        r.launch.cell("ms"),
+        r.kill.cell("ms"),
+        r.restart.cell("ms"),
+        r.rss_mib.median().map_or("–".into(), |v| format!("{v:.1} MiB")),
+        r.threads.median().map_or("–".into(), |v| format!("{v:.0}")),
+        r.notifications.cell(""),
+    );
+}
+
+/// ZooKeeper's medians over zkelect's.
+fn ratio_row(t: &mut String, n: usize, z: &Results, j: &Results) {
+    let ratio = |a: &Series, b: &Series| match (a.median(), b.median()) {
+        (Some(a), Some(b)) if a > 0.0 => format!("{:.0}×", b / a),
+        _ => "–".into(),
+    };
+    let _ = writeln!(
+        t,
+        "| {n} | ratio ZooKeeper / zkelect | {} | {} | {} | {} | {} | |",
+        ratio(&z.launch, &j.launch),
+        ratio(&z.kill, &j.kill),
+        ratio(&z.restart, &j.restart),
+        ratio(&z.rss_mib, &j.rss_mib),
+        ratio(&z.threads, &j.threads),
+    );
+}
