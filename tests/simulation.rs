@@ -102,7 +102,7 @@ struct Sim {
     qv: Arc<QuorumVerifier>,
     link_clock: HashMap<(usize, usize), u64>,
     /// (from, until, links) — the listed links (lower index first) are down.
-    partitions: Vec<(u64, u64, BTreeSet<(usize, usize)>)>,
+    partitions: Vec<Partition>,
     /// Messages delivered per link (from, to) while `watch` covers the time.
     watched: HashMap<(usize, usize), u64>,
     /// (from, until) of the window whose deliveries are counted.
@@ -124,6 +124,9 @@ struct Sim {
 }
 
 type Payload = (i64, i64, i64, i32, i64, i64);
+
+/// (from, until, the links cut, lower index first).
+type Partition = (u64, u64, BTreeSet<(usize, usize)>);
 
 fn config(voters: usize, observers: usize) -> Arc<QuorumVerifier> {
     let mut text = String::from("tickTime=100\ninitLimit=10\nsyncLimit=5\ndataDir=/d\nstandaloneEnabled=false\n");
@@ -536,7 +539,7 @@ const MAX_ON_A_LINK_PER_S: u64 = 1000 / INTERVAL + 5;
 impl Sim {
     fn top_talkers(&self) -> String {
         let mut v: Vec<(u64, i64, ServerState)> = self.nodes.iter().map(|x| (x.sent, x.id, x.state)).collect();
-        v.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        v.sort_unstable_by_key(|x| std::cmp::Reverse(x.0));
         v.iter().take(3).map(|(n, id, st)| format!("node {id} ({st:?}) sent {n}")).collect::<Vec<_>>().join(", ")
     }
 
