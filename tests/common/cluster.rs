@@ -81,6 +81,13 @@ impl Cluster {
         c
     }
 
+    /// Runs `sids` (voters or observers) with Debian's ZooKeeper instead of zkelect.
+    pub fn with_zookeeper(mut self, sids: &[i64]) -> Cluster {
+        self.java.extend(sids.iter().copied());
+        self.write_configs();
+        self
+    }
+
     /// `n` voters, each in a network namespace of its own (needs root; see `netns`).
     pub fn in_namespaces(n: i64, extra: &str) -> Cluster {
         let mut c = Cluster::new(n, 0, extra);

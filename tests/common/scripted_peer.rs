@@ -36,6 +36,42 @@ impl ScriptedPeer {
     }
 }
 
+impl ScriptedPeer {
+    /// Sends a notification with every field given.
+    pub fn send(&self, to: i64, state: ServerState, leader: i64, round: i64, epoch: i64) {
+        self.m.to_send(to, notification::encode(state.ordinal(), leader, 0, round, epoch, &self.config));
+    }
+
+    /// Drops what has arrived until nothing more comes for 200 ms.
+    pub fn drain(&self) {
+        while self.m.poll_recv_queue(Duration::from_millis(200)).is_some() {}
+    }
+
+    /// For `d`, answers every notification from `from` that `answer` says to (with the
+    /// notification it returns) and counts what arrived from `from`.
+    pub fn answer_for(
+        &self,
+        d: Duration,
+        from: i64,
+        mut answer: impl FnMut(&notification::WireNotification) -> Option<(ServerState, i64, i64, i64)>,
+    ) -> u64 {
+        let end = Instant::now() + d;
+        let mut received = 0;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            let Some(msg) = self.m.poll_recv_queue(left) else { continue };
+            let Ok(w) = notification::decode(&msg.buffer) else { continue };
+            if msg.sid != from {
+                continue;
+            }
+            received += 1;
+            if let Some((state, leader, round, epoch)) = answer(&w) {
+                self.send(from, state, leader, round, epoch);
+            }
+        }
+        received
+    }
+}
+
 impl Drop for ScriptedPeer {
     fn drop(&mut self) {
         self.m.halt();
