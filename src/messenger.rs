@@ -20,6 +20,9 @@ use std::time::{Duration, Instant, SystemTime};
 pub enum ElectionEvent {
     Notification(Notification),
     PeerConnected(i64),
+    /// A connection broke; the peer may be back at once (a tie-break) or gone.
+    PeerDisconnected(i64),
+    /// A peer we were connected to cannot be reached.
     PeerDown(i64),
 }
 

@@ -291,12 +291,17 @@ fn transport_events(
             view.state == ServerState::Looking || view.confirming
         }
     };
-    let (connected, down) = (events.clone(), events.clone());
-    let looking2 = looking.clone();
+    let (connected, disconnected, down) = (events.clone(), events.clone(), events.clone());
+    let (looking2, looking3) = (looking.clone(), looking.clone());
     CnxEvents {
         peer_connected: Box::new(move |sid| {
             if looking() {
                 let _ = connected.send(ElectionEvent::PeerConnected(sid));
+            }
+        }),
+        peer_disconnected: Box::new(move |sid| {
+            if looking3() {
+                let _ = disconnected.send(ElectionEvent::PeerDisconnected(sid));
             }
         }),
         peer_down: Box::new(move |sid| {

@@ -72,7 +72,10 @@ pub struct PeerCnxStatus {
 pub struct CnxEvents {
     /// A connection to the peer came up.
     pub peer_connected: Box<dyn Fn(i64) + Send + Sync>,
-    /// A peer whose connection broke could not be re-dialled.
+    /// A connection to the peer broke (not on our request); whether the peer is down is told by
+    /// the re-dial, if any.
+    pub peer_disconnected: Box<dyn Fn(i64) + Send + Sync>,
+    /// A peer we were connected to could not be re-dialled.
     pub peer_down: Box<dyn Fn(i64) + Send + Sync>,
     /// Every election listener gave up binding: the node cannot take part in elections any more.
     pub listener_failed: Box<dyn Fn() + Send + Sync>,
@@ -80,7 +83,12 @@ pub struct CnxEvents {
 
 impl Default for CnxEvents {
     fn default() -> Self {
-        CnxEvents { peer_connected: Box::new(|_| {}), peer_down: Box::new(|_| {}), listener_failed: Box::new(|| {}) }
+        CnxEvents {
+            peer_connected: Box::new(|_| {}),
+            peer_disconnected: Box::new(|_| {}),
+            peer_down: Box::new(|_| {}),
+            listener_failed: Box::new(|| {}),
+        }
     }
 }
 
@@ -191,9 +199,10 @@ impl PeerTable {
         true
     }
 
-    /// The dial started by [`begin_dial`](Self::begin_dial) ended. A suspect peer that cannot be
-    /// reached is down; one that answered is not. A peer that was never connected is not down
-    /// either: at start-up every peer deserves the full finalizeWait.
+    /// The dial started by [`begin_dial`](Self::begin_dial) ended. A peer we were connected to
+    /// that cannot be reached now is down (a suspect one, whose connection just broke, or one whose
+    /// fresh connection broke and was left to it); one that answered is not. A peer that was never
+    /// connected is not down: at start-up every peer deserves the full finalizeWait.
     pub fn end_dial(&self, sid: i64, error: Option<String>) {
         let mut slots = self.slots.lock();
         let slot = slots.entry(sid).or_default();
@@ -202,14 +211,14 @@ impl PeerTable {
         if let Some(e) = error {
             slot.last_connect_error = Some((e, SystemTime::now()));
         }
-        if matches!(slot.link, Link::Suspect) {
-            log::debug!("Dial to suspect peer {sid}: {}", if failed { "failed, it is down" } else { "answered" });
-            if failed {
-                slot.link = Link::Down;
-                (self.events.peer_down)(sid);
-            } else {
-                slot.link = Link::Idle;
-            }
+        let known = matches!(slot.link, Link::Suspect) || (matches!(slot.link, Link::Idle) && slot.connections > 0);
+        if known && failed {
+            log::debug!("Dial to peer {sid}, connected before, failed: it is down");
+            slot.link = Link::Down;
+            (self.events.peer_down)(sid);
+        } else if matches!(slot.link, Link::Suspect) {
+            log::debug!("Dial to suspect peer {sid} answered");
+            slot.link = Link::Idle;
         }
     }
 
@@ -261,12 +270,15 @@ impl PeerTable {
         let sid = conn.sid();
         let mut slots = self.slots.lock();
         let Some(slot) = slots.get_mut(&sid) else { return false };
-        if slot.connection().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+        let current = slot.connection().is_some_and(|c| Arc::ptr_eq(c, conn));
+        if current {
             slot.link = Link::Idle;
         }
         if !broken || slot.connection().is_some() {
             return false;
         }
+        // Its sibling worker, woken by the stop, may have taken it out of the table just before.
+        (self.events.peer_disconnected)(sid);
         match tie_break::on_broken(self.my_sid, sid, conn.age()) {
             OnBroken::LeaveToPeer => {
                 log::debug!("Fresh connection to {sid} broke after {:?}; leaving the dial-back to it", conn.age());
@@ -356,6 +368,7 @@ mod tests {
             peer_connected: Box::new(move |_| {
                 u.fetch_add(1, Ordering::SeqCst);
             }),
+            peer_disconnected: Box::new(|_| {}),
             peer_down: Box::new(move |_| {
                 d.fetch_add(1, Ordering::SeqCst);
             }),

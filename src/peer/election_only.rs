@@ -4,12 +4,13 @@
 //! out-of-election replies); the leader itself saying LEADING and a quorum naming it confirm it and
 //! tell us the ensemble's epoch. The node counts as in a quorum only once the leader is confirmed.
 //!
-//! The leader is re-confirmed every syncLimit ticks, and at once when a voter that followed it in
-//! this epoch goes LOOKING (it lost its Zab session: the leader may be gone). It is lost, and we go
-//! LOOKING, when a confirmation fails, when the leader itself says LOOKING, or when its election
-//! connection breaks and cannot be re-dialled (the process is gone: ZooKeeper's own followers
-//! notice that at once through their Zab sockets). A leader that is only slow keeps its
-//! connection and its followers, so it is not given up before a full window passes.
+//! The leader is re-confirmed every syncLimit ticks, and within one tick when its election
+//! connection breaks or a voter that followed it in this epoch goes LOOKING (it lost its Zab
+//! session: the leader may be gone). It is lost, and we go LOOKING, when a confirmation fails, when
+//! the leader itself says LOOKING, or when its connection cannot be re-dialled (the process is
+//! gone: ZooKeeper's own followers notice that at once through their Zab sockets). A leader that
+//! is only slow keeps its connection and its followers, so it is not given up before a full window
+//! passes; one whose connection was only lost to a tie-break answers the re-confirmation at once.
 
 use super::context::PeerContext;
 use super::epochs::EpochError;
@@ -50,7 +51,10 @@ pub fn run(ctx: &PeerContext, events: &Receiver<ElectionEvent>, leader: i64, ret
         log::warn!("Leader {leader} cannot be reached on the election port; going LOOKING");
         return Outcome::Ended;
     }
-    ask(ctx, events, &mut watch, Instant::now() + window);
+    if let Some(why) = ask(ctx, events, &mut watch, Instant::now() + window) {
+        log::warn!("Leader {leader} {why}; going LOOKING");
+        return Outcome::Ended;
+    }
     loop {
         let timeout = watch.deadline().saturating_duration_since(Instant::now());
         let ev = select! {
@@ -61,13 +65,19 @@ pub fn run(ctx: &PeerContext, events: &Receiver<ElectionEvent>, leader: i64, ret
             recv(ctx.shutdown.receiver()) -> _ => return Outcome::Ended,
             default(timeout) => None,
         };
+        if let Some(ev) = ev.as_ref().filter(|e| !matches!(e, ElectionEvent::Notification(_))) {
+            log::debug!("Election-only following of {leader}: {ev:?}");
+        }
         match watch.step(ev, &ctx.qv, Instant::now()) {
             Verdict::Continue => {}
             Verdict::Ask { deadline, why } => {
                 if let Some(why) = why {
                     log::info!("Re-confirming leader {leader} at once: {why}");
                 }
-                ask(ctx, events, &mut watch, deadline);
+                if let Some(why) = ask(ctx, events, &mut watch, deadline) {
+                    log::warn!("Leader {leader} {why}; going LOOKING");
+                    return Outcome::Ended;
+                }
             }
             Verdict::Confirmed { epoch, first } => {
                 if retry {
@@ -94,15 +104,21 @@ pub fn run(ctx: &PeerContext, events: &Receiver<ElectionEvent>, leader: i64, ret
     }
 }
 
-/// Starts a confirmation: every voter is asked where it stands.
-fn ask(ctx: &PeerContext, events: &Receiver<ElectionEvent>, watch: &mut Watch, deadline: Instant) {
-    // What is queued answered an earlier question.
-    while events.try_recv().is_ok() {}
+/// Starts a confirmation: every voter is asked where it stands. Answers to earlier questions
+/// still queued are dropped; the leader found unreachable meanwhile is not.
+fn ask(ctx: &PeerContext, events: &Receiver<ElectionEvent>, watch: &mut Watch, deadline: Instant) -> Option<String> {
+    let leader = watch.leader;
+    while let Ok(ev) = events.try_recv() {
+        if matches!(ev, ElectionEvent::PeerDown(sid) if sid == leader) {
+            return Some("lost its election connection, and it cannot be re-dialled".into());
+        }
+    }
     let cv = ctx.status.current_vote();
     for sid in ctx.qv.voters().filter(|v| *v != ctx.my_id()) {
         ctx.send(cv.to_send(sid, ServerState::Looking, cv.election_epoch));
     }
     watch.asked(deadline, Instant::now());
+    None
 }
 
 /// Takes on the ensemble's epoch (never going back), as a synced learner would.
@@ -190,14 +206,20 @@ impl Watch {
     fn step(&mut self, ev: Option<ElectionEvent>, qv: &QuorumVerifier, now: Instant) -> Verdict {
         match ev {
             None => match self.stage {
-                Stage::Confirming { .. } => Verdict::Lost(format!(
+                Stage::Confirming { deadline } => Verdict::Lost(format!(
                     "could not be confirmed through the election within {} ms",
-                    self.window.as_millis()
+                    deadline.saturating_duration_since(self.started).as_millis()
                 )),
                 Stage::Confirmed { .. } => Verdict::Ask { deadline: now + self.window, why: None },
             },
             Some(ElectionEvent::PeerDown(sid)) if sid == self.leader => {
                 Verdict::Lost("lost its election connection, and it cannot be re-dialled".into())
+            }
+            // Asking dials the leader again: refused means gone (`PeerDown` follows); a leader
+            // that only lost the connection to a tie-break answers at once.
+            Some(ElectionEvent::PeerDisconnected(sid)) if sid == self.leader => {
+                let deadline = (now + self.recheck).min(self.deadline());
+                Verdict::Ask { deadline, why: Some("its election connection broke".into()) }
             }
             Some(ElectionEvent::Notification(n)) => self.on_notification(&n, qv, now),
             Some(_) => Verdict::Continue,
@@ -308,6 +330,8 @@ mod tests {
     #[test]
     fn the_leader_is_lost_when_its_connection_is_or_it_says_looking() {
         let (mut w, q, now) = confirmed();
+        let v = w.step(Some(ElectionEvent::PeerDisconnected(3)), &q, now);
+        assert!(matches!(v, Verdict::Ask { deadline, .. } if deadline == now + R), "{v:?}");
         assert!(matches!(w.step(Some(ElectionEvent::PeerDown(3)), &q, now), Verdict::Lost(_)));
         assert_eq!(w.step(Some(ElectionEvent::PeerDown(2)), &q, now), Verdict::Continue);
         assert!(matches!(w.step(n(3, ServerState::Looking, 3, 4), &q, now), Verdict::Lost(_)));

@@ -145,6 +145,12 @@ fn connect_to_leader(
         if let Some(moved) = votes::leader_moved_on(&ctx.latest_votes(), leader, round) {
             return Err(Error::LeaderMovedOn { last_error, moved });
         }
+        // A leader whose election port does not answer either is gone: no use waiting out initLimit
+        // (the decision may rest on its votes from before it died).
+        if ctx.cnx.down_peers().contains(&leader) {
+            last_error.push_str("; its election port does not answer either");
+            return Err(Error::LeaderUnreachable { last_error });
+        }
         for a in addrs {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || ctx.is_stopping() {
@@ -155,6 +161,8 @@ fn connect_to_leader(
                 Err(e) => last_error = format!("{a}: {e}"),
             }
         }
+        // Is it there at all? A dial of its election port tells (no-op while connected).
+        ctx.cnx.connect_one(leader);
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || !ctx.shutdown.sleep(pause.min(left)) {
             return Err(Error::LeaderUnreachable { last_error });

@@ -119,6 +119,8 @@ impl PeerLoop {
                 None
             }
             ElectionEvent::PeerDown(sid) => self.fle.on_peer_down(sid),
+            // The re-dial tells whether it is down.
+            ElectionEvent::PeerDisconnected(_) => None,
         }
     }
 
