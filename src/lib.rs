@@ -13,6 +13,7 @@
 //! | [`snapshot`] | the node's published status (neutral ground for peer, messenger, admin) | threads, sockets |
 //! | [`net`] | the stream seam: every peer socket is created and wrapped there | protocols |
 //! | [`election`] | `FastLeaderElection` and the vote rules, pure | sockets, threads, clocks |
+//! | [`lease`] | the leader's lease: when a leader is active, pure but for its clock | sockets, threads |
 //! | [`wire`], [`config`] | pure codecs and the zoo.cfg parser | sockets, threads, clocks |
 //! | [`runtime`] | named threads, the stop signal, logging, the panic policy | protocols |
 
@@ -22,10 +23,12 @@ pub mod admin;
 pub mod cnx;
 pub mod config;
 pub mod election;
+pub mod lease;
 pub mod messenger;
 pub mod net;
 pub mod node;
 pub mod peer;
 pub mod runtime;
+pub mod sidecar;
 pub mod snapshot;
 pub mod wire;

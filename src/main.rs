@@ -7,12 +7,14 @@
 mod cli;
 
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
-use cli::{bench, ensemble, status};
+use cli::{bench, ensemble, run, status};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use zkelect::config::QuorumPeerConfig;
 use zkelect::node::Node;
+use zkelect::sidecar::{OnChildExit, RunOptions, guard};
 
 /// The command line. Built with clap's builder API rather than its derive macros: without a proc-macro in
 /// the build, every crate can be linked statically (see .cargo/config.toml), which saves each node the
@@ -46,6 +48,100 @@ for byte on the election port, and logs its state changes to stderr (RUST_LOG co
                         .value_parser(value_parser!(PathBuf))
                         .help("Path of the zoo.cfg file"),
                 ),
+        )
+        .subcommand(
+            Command::new("run")
+                .about("Run one node and, only while it is the active leader, a command (see \"Running a singleton\")")
+                .long_about(
+                    "Runs one node like `start`, and the command in its own process group while this node is the \
+active leader: elected, and past the lease of every earlier leader. The command gets ZKELECT_EPOCH (the fencing \
+token), ZKELECT_MYID and ZKELECT_LEADER. When the lease can no longer be guaranteed it gets SIGTERM, and SIGKILL \
+when the lease ends, before any other node can become active; a guard process enforces this even if zkelect \
+itself is frozen or killed. SIGTERM/SIGINT resign (releasing the lease), stop the command and exit 0; SIGHUP, \
+SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to the command. Exit status: 0 stopped by a signal, 1 cannot start \
+(or the guard process died), 2 invalid configuration or command not found, 3 leadership lost (--exit-on-loss), \
+4 the command exited (--on-child-exit=exit), 14 election port unusable, 70 internal error.",
+                )
+                .arg(
+                    Arg::new("config")
+                        .value_name("CONFIG")
+                        .required(true)
+                        .value_parser(value_parser!(PathBuf))
+                        .help("Path of the zoo.cfg file"),
+                )
+                .arg(
+                    Arg::new("on_child_exit")
+                        .long("on-child-exit")
+                        .value_name("POLICY")
+                        .value_parser(["resign", "restart", "exit"])
+                        .default_value("resign")
+                        .help(
+                            "When the command exits by itself: resign (another node takes over), restart (after \
+1 s, doubling up to 60 s) or exit (with status 4)",
+                        ),
+                )
+                .arg(
+                    Arg::new("exit_on_loss")
+                        .long("exit-on-loss")
+                        .action(ArgAction::SetTrue)
+                        .help("Exit with status 3 once an active leadership is lost (default: wait to lead again)"),
+                )
+                .arg(
+                    Arg::new("command")
+                        .value_name("COMMAND")
+                        .required(true)
+                        .num_args(1..)
+                        .last(true)
+                        .value_parser(value_parser!(OsString))
+                        .help("The command and its arguments, after --"),
+                ),
+        )
+        .subcommand(
+            Command::new("resign")
+                .about(
+                    "Ask the leader to step down (its command stops, its lease is released) and not to lead the next \
+election. Exit status: 0 resigned, 1 refused, 2 unreachable",
+                )
+                .long_about(
+                    "Asks the leader at ADDRESS (its clientPort; rsgn must be in its 4lw.commands.whitelist) to \
+resign: it stops its command, tells its followers the lease is released so that the next leader need not wait it \
+out, and a new election follows in which it does not propose itself (with --to, the ensemble elects that server). \
+Refused in an ensemble with ZooKeeper servers, whose election order must stay untouched.",
+                )
+                .arg(
+                    Arg::new("address")
+                        .value_name("ADDRESS")
+                        .required(true)
+                        .help("host:port of the leader's clientPort"),
+                )
+                .arg(
+                    Arg::new("to")
+                        .long("to")
+                        .value_name("SID")
+                        .value_parser(value_parser!(i64))
+                        .help("Server id that should lead next (it must follow this leader now)"),
+                )
+                .arg(
+                    Arg::new("timeout_ms")
+                        .long("timeout-ms")
+                        .value_name("MS")
+                        .value_parser(value_parser!(u64))
+                        .default_value("3000")
+                        .help("Connect and read timeout"),
+                ),
+        )
+        .subcommand(
+            Command::new("__guard")
+                .hide(true)
+                .arg(Arg::new("grace_ms").long("grace-ms").required(true).value_parser(value_parser!(u64)))
+                .arg(Arg::new("myid").long("myid").required(true).value_parser(value_parser!(i64)))
+                .arg(Arg::new("command").required(true).num_args(1..).last(true).value_parser(value_parser!(OsString))),
+        )
+        .subcommand(
+            Command::new("__exec")
+                .hide(true)
+                .arg(Arg::new("guard").required(true).value_parser(value_parser!(i32)))
+                .arg(Arg::new("command").required(true).num_args(1..).last(true).value_parser(value_parser!(OsString))),
         )
         .subcommand(
             Command::new("status")
@@ -101,6 +197,18 @@ for byte on the election port, and logs its state changes to stderr (RUST_LOG co
                         .long("keep-logs")
                         .action(ArgAction::SetTrue)
                         .help("Keep every run's configs and node logs and print where they are"),
+                )
+                .arg(Arg::new("singleton").long("singleton").action(ArgAction::SetTrue).help(
+                    "Instead: the failover gaps of `zkelect run` (3 nodes, kill -9 and SIGSTOP of the \
+leader's zkelect, at tickTime 100 and 2000 unless --tick-time is given); writes singleton.md",
+                ))
+                .arg(
+                    Arg::new("faults")
+                        .long("faults")
+                        .value_name("N")
+                        .value_parser(value_parser!(usize))
+                        .default_value("20")
+                        .help("With --singleton: faults of each kind per tickTime"),
                 ),
         )
         .subcommand(
@@ -140,6 +248,10 @@ fn value<T: Clone + Send + Sync + 'static>(m: &ArgMatches, id: &str) -> T {
     }
 }
 
+fn os_values(m: &ArgMatches, id: &str) -> Vec<OsString> {
+    m.get_many::<OsString>(id).map(|v| v.cloned().collect()).unwrap_or_default()
+}
+
 fn main() -> ExitCode {
     let matches = cli().get_matches();
     zkelect::runtime::logging::init();
@@ -151,12 +263,49 @@ fn main() -> ExitCode {
             ExitCode::from(status::run(&address, Duration::from_millis(value(m, "timeout_ms"))))
         }
         Some(("ensemble", m)) => ensemble(m),
+        Some(("run", m)) => exit_code(run::run(run::Options {
+            config: value(m, "config"),
+            run: RunOptions {
+                on_child_exit: OnChildExit::parse(&value::<String>(m, "on_child_exit")).unwrap_or(OnChildExit::Resign),
+                exit_on_loss: m.get_flag("exit_on_loss"),
+            },
+            command: os_values(m, "command"),
+        })),
+        Some(("resign", m)) => ExitCode::from(run::resign(
+            &value::<String>(m, "address"),
+            m.get_one::<i64>("to").copied(),
+            Duration::from_millis(value(m, "timeout_ms")),
+        )),
+        Some(("__guard", m)) => exit_code(guard::main(guard::GuardArgs {
+            grace: Duration::from_millis(value(m, "grace_ms")),
+            my_id: value(m, "myid"),
+            command: os_values(m, "command"),
+        })),
+        Some(("__exec", m)) => exit_code(guard::exec(value(m, "guard"), &os_values(m, "command"))),
         _ => unreachable!("clap requires a subcommand"),
     }
 }
 
 /// `zkelect bench`: exit status 1 when a run fails.
 fn bench(m: &ArgMatches) -> ExitCode {
+    if m.get_flag("singleton") {
+        let opts = bench::singleton::Options {
+            faults: value::<usize>(m, "faults").max(1),
+            // Both tickTimes unless one is asked for.
+            tick_times: match m.value_source("tick_time") {
+                Some(clap::parser::ValueSource::CommandLine) => vec![value(m, "tick_time")],
+                _ => vec![100, 2000],
+            },
+            out: m.get_one::<PathBuf>("out").cloned(),
+        };
+        return match bench::singleton::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("zkelect bench --singleton: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let opts = bench::Options {
         sizes: m.get_many::<usize>("nodes").map(|v| v.copied().collect()).unwrap_or_default(),
         runs: value::<usize>(m, "runs").max(1),

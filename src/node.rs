@@ -6,11 +6,13 @@ use crate::admin::{AdminError, AdminServer, StateHook, fourlw, metrics};
 use crate::cnx::{CnxEvents, CnxSettings, QuorumCnxManager};
 use crate::config::QuorumPeerConfig;
 use crate::election::{ServerState, Vote};
+use crate::lease::LeaseSettings;
 use crate::messenger::{ElectionEvent, Messenger, ViewSource, VoteBoard};
 use crate::net::{Security, TlsError};
 use crate::peer::epochs::{EpochError, EpochFiles};
 use crate::peer::{self, Announce, PeerContext};
-use crate::runtime::{Shutdown, ThreadGroup};
+use crate::peer::{Leases, ResignRefused};
+use crate::runtime::{Shutdown, ThreadGroup, Watch};
 use crate::snapshot::{NodeStatus, QuorumTlsState, Snapshot};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
@@ -26,6 +28,37 @@ pub const EXIT_UNABLE_TO_BIND: i32 = 14;
 pub const EXIT_CANNOT_START: i32 = 1;
 /// Exit code for a configuration that cannot be used (zoo.cfg, myid, the TLS stores).
 pub const EXIT_INVALID_CONFIG: i32 = 2;
+
+/// A cheap handle on a running node's lease side: its status, its lease changes, the flag for
+/// work guarded by the lease, and resigning.
+#[derive(Clone)]
+pub struct NodeHandle {
+    status: Arc<Mutex<NodeStatus>>,
+    leases: Arc<Leases>,
+    lease_changes: Arc<Watch<()>>,
+}
+
+impl NodeHandle {
+    pub fn status(&self) -> NodeStatus {
+        self.status.lock().clone()
+    }
+
+    /// A channel nudged on every change of the lease (renewals included).
+    pub fn lease_changes(&self) -> Receiver<()> {
+        self.lease_changes.subscribe()
+    }
+
+    /// Whether work guarded by this node's lease runs: a resigning leader releases its lease only
+    /// once this is false.
+    pub fn set_guarded_work(&self, running: bool) {
+        self.leases.guarded_work.set(running);
+    }
+
+    /// See [`Leases::resign`].
+    pub fn resign(&self, to: Option<i64>) -> Result<String, ResignRefused> {
+        self.leases.resign(&self.status(), to)
+    }
+}
 
 /// Something that ends the node while it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +139,8 @@ pub struct Node {
     peer_thread: ThreadGroup,
     shutdown: Shutdown,
     fatal: Receiver<Fatal>,
+    lease_changes: Arc<Watch<()>>,
+    leases: Arc<Leases>,
 }
 
 impl Node {
@@ -126,6 +161,7 @@ impl Node {
         let settings = CnxSettings { security: security.clone(), ..CnxSettings::from_config(&cfg) };
         let cnx = QuorumCnxManager::new(settings, qv, transport_events(&status, &events_tx, fatal_tx));
         log::info!("Using {}ms as the quorum cnxn socket timeout", cfg.socket_timeout_ms());
+        let leases = Arc::new(Leases::new(LeaseSettings::from_config(&cfg)));
         let mut node = Node {
             cfg,
             status,
@@ -140,6 +176,8 @@ impl Node {
             peer_thread: ThreadGroup::new(),
             shutdown: Shutdown::new(),
             fatal,
+            lease_changes: Arc::new(Watch::new(())),
+            leases,
         };
         if let Err(e) = node.start_parts(events_tx, events_rx, files) {
             node.shutdown();
@@ -189,6 +227,8 @@ impl Node {
             announce,
             self.shutdown.clone(),
             self.security.clone(),
+            Arc::clone(&self.leases),
+            Arc::clone(&self.lease_changes),
         ));
         self.ctx = Some(Arc::clone(&ctx));
         let name = format!("QuorumPeer[myid={}]", self.cfg.my_id);
@@ -199,9 +239,17 @@ impl Node {
 
     fn start_admin(&mut self) -> Result<(), StartError> {
         let source = self.snapshot_source();
-        for started in
-            [fourlw::start(Arc::clone(&self.cfg), Arc::clone(&source)), metrics::start(Arc::clone(&self.cfg), source)]
-        {
+        let resign: fourlw::Resign = {
+            let (leases, status) = (Arc::clone(&self.leases), Arc::clone(&self.status));
+            Arc::new(move |to| {
+                let st = status.lock().clone();
+                leases.resign(&st, to).map_err(|e| e.to_string())
+            })
+        };
+        for started in [
+            fourlw::start(Arc::clone(&self.cfg), Arc::clone(&source), resign),
+            metrics::start(Arc::clone(&self.cfg), source),
+        ] {
             if let Some(server) = started.map_err(StartError::Admin)? {
                 self.admin.push(server);
             }
@@ -236,6 +284,25 @@ impl Node {
             traffic: board.traffic(),
             quorum_tls,
         })
+    }
+
+    /// What `zkelect run` needs of the node, usable from its own threads.
+    pub fn handle(&self) -> NodeHandle {
+        NodeHandle {
+            status: Arc::clone(&self.status),
+            leases: Arc::clone(&self.leases),
+            lease_changes: Arc::clone(&self.lease_changes),
+        }
+    }
+
+    /// `zkelect resign [--to <sid>]`: see [`Leases::resign`].
+    pub fn resign(&self, to: Option<i64>) -> Result<String, ResignRefused> {
+        self.handle().resign(to)
+    }
+
+    /// Something that ends the node, for `select!` (see [`wait`](Self::wait)).
+    pub fn fatal_events(&self) -> Receiver<Fatal> {
+        self.fatal.clone()
     }
 
     /// The election transport (for tests and tools that look at connections).

@@ -4,6 +4,7 @@
 
 use crate::cnx::PeerCnxStatus;
 use crate::election::{Notification, PeerView, ServerState, Vote};
+use crate::lease::{LeaseState, Stamp};
 use crate::messenger::PeerTraffic;
 use std::collections::HashMap;
 use std::fmt;
@@ -103,6 +104,8 @@ pub struct NodeStatus {
     pub leader_changes: u64,
     /// Learners a leader heard from within syncLimit ticks.
     pub synced_learners: Vec<i64>,
+    /// What this node may do with its leadership (always inactive unless leading).
+    pub lease: LeaseState,
     pub state_since: SystemTime,
     pub started: SystemTime,
 }
@@ -124,6 +127,7 @@ impl NodeStatus {
             looking_count: 0,
             leader_changes: 0,
             synced_learners: Vec::new(),
+            lease: LeaseState::Inactive,
             state_since: now,
             started: now,
         }
@@ -161,7 +165,21 @@ impl NodeStatus {
 
     /// What the state-change hook is told.
     pub fn state_change(&self) -> StateChange {
-        StateChange { state: self.state, leader: self.leader().unwrap_or(-1), epoch: self.current_epoch }
+        StateChange {
+            state: self.state,
+            leader: self.leader().unwrap_or(-1),
+            epoch: self.current_epoch,
+            lease: self.lease.as_str(),
+        }
+    }
+
+    /// `active`, `waiting 1234 ms` or `inactive`, as `srvr` and `zkelect status` show it.
+    pub fn lease_text(&self, now: Stamp) -> String {
+        match self.lease {
+            LeaseState::Waiting { until } => format!("waiting {} ms", until.since(now).as_millis()),
+            LeaseState::Active { until } => format!("active (confirmed for {} ms)", until.since(now).as_millis()),
+            LeaseState::Inactive => "inactive".into(),
+        }
     }
 }
 
@@ -173,6 +191,8 @@ pub struct StateChange {
     pub leader: i64,
     /// The fencing token of the leadership.
     pub epoch: i64,
+    /// `active`, `waiting` or `inactive` ([`LeaseState::as_str`]).
+    pub lease: &'static str,
 }
 
 /// Everything the four-letter words and the metrics show, taken at one moment.

@@ -1,8 +1,9 @@
 //! Random fault schedules over a 5-node ensemble in network namespaces: a seeded driver picks
 //! kill -9, restart, SIGSTOP, SIGCONT, partition and heal for a number of steps, then heals
-//! everything. Checked throughout: no two nodes ever in broadcast as leader of the same epoch, and
-//! the epochs on every disk never decrease; after the final heal, one leader (promptly: see the
-//! bound at the end).
+//! everything. Every node is a `zkelect run` whose command ticks into a file (see
+//! `common::fencing`). Checked throughout: no two nodes ever in broadcast as leader of the same
+//! epoch, no two commands ever running at once, and the epochs on every disk never decrease;
+//! after the final heal, one leader (promptly: see the bound at the end) running the command.
 //!
 //! Needs root (tier `root`, see `common::tier`). CI runs a short fixed schedule. A long random one:
 //! `FAULT_SEED=random FAULT_STEPS=300 ZKELECT_TIERS=root cargo test --test fault_schedule -- --nocapture`;
@@ -12,6 +13,7 @@ mod common;
 
 use common::Rng;
 use common::cluster::Cluster;
+use common::fencing;
 use common::tier::{self, Tier};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -117,6 +119,7 @@ impl Schedule {
     /// Fencing holds and no disk's epochs went back since the last check.
     fn check(&mut self, step: usize) {
         self.c.check_fencing();
+        fencing::check(&self.c.dir, &ALL);
         for s in ALL {
             let (cur, acc) = self.c.epochs_on_disk(s);
             let (pc, pa) = self.epochs[&s];
@@ -164,7 +167,9 @@ fn random_fault_schedule() {
     let steps: usize = std::env::var("FAULT_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(16);
     let seed = seed();
     eprintln!("fault schedule: FAULT_SEED={seed} FAULT_STEPS={steps}");
-    let mut c = Cluster::in_namespaces(5, "fastleader.maxNotificationInterval=800\ncnxTimeout=500\n");
+    let c = Cluster::in_namespaces(5, "fastleader.maxNotificationInterval=800\ncnxTimeout=500\n");
+    let command = fencing::command(&c.dir);
+    let mut c = c.running(command);
     c.start_all();
     c.wait_broadcast(&ALL, Duration::from_secs(30));
     let epochs = ALL.iter().map(|s| (*s, c.epochs_on_disk(*s))).collect();
@@ -183,6 +188,11 @@ fn random_fault_schedule() {
     let (leader, epoch) = f.c.wait_broadcast(&ALL, Duration::from_secs(30));
     let took = t0.elapsed();
     eprintln!("after the final heal: leader {leader} in epoch {epoch} after {took:?}");
+    let healed = fencing::now_ns();
+    let run = common::wait_for(Duration::from_secs(30), "the command running after the heal", || {
+        fencing::intervals(&f.c.dir, &ALL).into_iter().find(|i| i.last > healed)
+    });
+    eprintln!("node {} runs the command in epoch {}", run.sid, run.epoch);
     f.check(steps);
     // Not a performance claim: the bound only catches an ensemble that needs many election
     // rounds (or a whole initLimit) to recover, with room for a loaded machine.

@@ -204,27 +204,70 @@ fn calls(c: &Cluster, sid: i64) -> Vec<String> {
         .collect()
 }
 
+/// Hook runs coalesce (latest state wins), so a run may be skipped when changes come faster than
+/// the hook runs: what ran must be `expected` in order with at most intermediate steps missing,
+/// and must end with its last entry.
+fn assert_calls(c: &Cluster, sid: i64, expected: &[&str]) {
+    let got = calls(c, sid);
+    let mut rest = expected.iter();
+    for call in &got {
+        assert!(rest.any(|e| e == call), "node {sid}: hook calls {got:?} are not in the order of {expected:?}");
+    }
+    assert_eq!(got.last().map(String::as_str), expected.last().copied(), "node {sid}: {got:?}");
+}
+
+fn wait_last_call(c: &Cluster, sid: i64, call: &str) {
+    wait_for(T, &format!("node {sid}'s hook run {call:?}"), || {
+        (calls(c, sid).last().map(String::as_str) == Some(call)).then_some(())
+    });
+}
+
 #[test]
 fn state_change_hook_sees_every_state_and_epoch() {
     let mut c = Cluster::new(3, 0, "");
-    // Each node records "$1 $2 $3 $ZKELECT_MYID" into its own dataDir.
+    // Each node records "$1 $2 $3 $4 $ZKELECT_MYID $ZKELECT_EPOCH $ZKELECT_LEASE" into its own dataDir.
     let hook = hook_script(
         &c,
-        "echo \"$1 $2 $3 $ZKELECT_MYID $ZKELECT_EPOCH\" >> \"$(dirname \"$0\")/n$ZKELECT_MYID/hook.calls\"",
+        "echo \"$1 $2 $3 $4 $ZKELECT_MYID $ZKELECT_EPOCH $ZKELECT_LEASE\" >> \"$(dirname \"$0\")/n$ZKELECT_MYID/hook.calls\"",
     );
     c.append_config(&[1, 2, 3], &format!("zkelect.onStateChange={}\n", hook.display()));
     c.start_all();
     let (leader, epoch) = c.wait_broadcast(&[1, 2, 3], T);
     assert_eq!((leader, epoch), (3, 1));
-    wait_for(T, "hook calls", || (calls(&c, 1).len() == 2 && calls(&c, 3).len() == 2).then_some(()));
-    assert_eq!(calls(&c, 3), vec!["looking -1 0 3 0", "leading 3 1 3 1"]);
-    assert_eq!(calls(&c, 1), vec!["looking -1 0 1 0", "following 3 1 1 1"]);
+    wait_last_call(&c, 3, "leading 3 1 active 3 1 active");
+    wait_last_call(&c, 1, "following 3 1 inactive 1 1 inactive");
+    assert_calls(
+        &c,
+        3,
+        &["looking -1 0 inactive 3 0 inactive", "leading 3 1 waiting 3 1 waiting", "leading 3 1 active 3 1 active"],
+    );
+    assert_calls(&c, 1, &["looking -1 0 inactive 1 0 inactive", "following 3 1 inactive 1 1 inactive"]);
     c.kill(3);
     let (l2, e2) = c.wait_new_epoch(&[1, 2], 1, T);
     assert_eq!((l2, e2), (2, 2));
-    wait_for(T, "hook calls after the kill", || (calls(&c, 1).len() == 4 && calls(&c, 2).len() == 4).then_some(()));
-    assert_eq!(calls(&c, 1), vec!["looking -1 0 1 0", "following 3 1 1 1", "looking -1 1 1 1", "following 2 2 1 2"]);
-    assert_eq!(calls(&c, 2), vec!["looking -1 0 2 0", "following 3 1 2 1", "looking -1 1 2 1", "leading 2 2 2 2"]);
+    wait_last_call(&c, 2, "leading 2 2 active 2 2 active");
+    wait_last_call(&c, 1, "following 2 2 inactive 1 2 inactive");
+    assert_calls(
+        &c,
+        1,
+        &[
+            "looking -1 0 inactive 1 0 inactive",
+            "following 3 1 inactive 1 1 inactive",
+            "looking -1 1 inactive 1 1 inactive",
+            "following 2 2 inactive 1 2 inactive",
+        ],
+    );
+    assert_calls(
+        &c,
+        2,
+        &[
+            "looking -1 0 inactive 2 0 inactive",
+            "following 3 1 inactive 2 1 inactive",
+            "looking -1 1 inactive 2 1 inactive",
+            "leading 2 2 waiting 2 2 waiting",
+            "leading 2 2 active 2 2 active",
+        ],
+    );
 }
 
 #[test]

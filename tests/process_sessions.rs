@@ -136,7 +136,8 @@ fn quorum_port_bad_input_closes_only_that_connection() {
     let all = [1, 2, 3];
     let (leader, epoch) = c.wait_broadcast(&all, T);
     let qport = c.ports[&leader].0;
-    let hello_unknown = Hello { sid: 77, observer: false, accepted_epoch: 0, current_epoch: 0 }.packet().encode();
+    let hello_unknown =
+        Hello { sid: 77, observer: false, accepted_epoch: 0, current_epoch: 0, last_leader_ms: None }.packet().encode();
     let wrong_type = QuorumPacket::new(0x1234_5678, 0, None).encode();
     let mut oversized = vec![0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0];
     oversized.extend_from_slice(&(10_000_000i32).to_be_bytes());
@@ -180,7 +181,7 @@ fn sync_fake_observer(c: &Cluster, leader: i64, epoch: i64) -> TcpStream {
     use zkelect::wire::packet::{self, Hello, QuorumPacket, epoch_zxid};
     let mut s = TcpStream::connect(("127.0.0.1", c.ports[&leader].0)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-    let hello = Hello { sid: 4, observer: true, accepted_epoch: 0, current_epoch: 0 };
+    let hello = Hello { sid: 4, observer: true, accepted_epoch: 0, current_epoch: 0, last_leader_ms: None };
     s.write_all(&hello.packet().encode()).expect("hello");
     expect_packet(&mut s, packet::LEADERINFO);
     let ack_epoch = QuorumPacket::new(packet::ACKEPOCH, 0, Some(0i64.to_be_bytes().to_vec()));

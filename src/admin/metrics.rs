@@ -54,6 +54,22 @@ pub fn render(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
         st.current_epoch,
     );
     x.one("zkelect_accepted_epoch", "gauge", "acceptedEpoch.", st.accepted_epoch);
+    let leases: Vec<(String, String)> = ["active", "waiting", "inactive"]
+        .iter()
+        .map(|k| (format!("{{state=\"{k}\"}}"), u8::from(st.lease.as_str() == *k).to_string()))
+        .collect();
+    x.family(
+        "zkelect_lease_state",
+        "gauge",
+        "1 for the lease's state: active (the only leader that may act), waiting (elected, earlier leases may still run) or inactive.",
+        &leases,
+    );
+    x.one(
+        "zkelect_lease_remaining_seconds",
+        "gauge",
+        "How long an active leader's lease is confirmed for; 0 unless active.",
+        super::text::lease_remaining(st.lease).as_secs_f64(),
+    );
     x.one("zkelect_election_round", "gauge", "The election's logical clock.", st.logicalclock);
     x.one("zkelect_looking_total", "counter", "Times the node entered LOOKING.", st.looking_count);
     x.one("zkelect_quorum_size", "gauge", "Number of voters in the configuration.", cfg.quorum_verifier.voter_count());

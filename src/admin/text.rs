@@ -3,6 +3,7 @@
 
 use crate::config::QuorumPeerConfig;
 use crate::election::ServerState;
+use crate::lease::{LeaseState, Stamp};
 use crate::snapshot::Snapshot;
 use std::fmt::Write;
 use std::time::SystemTime;
@@ -27,6 +28,14 @@ fn quorum_tls(snap: &Snapshot) -> String {
     match (t.dials_tls, t.accepts) {
         (false, "plaintext") => "off".into(),
         (dials, accepts) => format!("{} (accepts {accepts})", if dials { "on" } else { "off" }),
+    }
+}
+
+/// How long an active lease is confirmed for (zero unless active).
+pub fn lease_remaining(lease: LeaseState) -> std::time::Duration {
+    match lease {
+        LeaseState::Active { until } => until.since(Stamp::now()),
+        _ => std::time::Duration::ZERO,
     }
 }
 
@@ -58,6 +67,7 @@ fn latency_and_counts(out: &mut String, snap: &Snapshot) {
     }
     let _ = writeln!(out, "Epoch: {}", snap.status.current_epoch);
     let _ = writeln!(out, "Session: {}", snap.status.phase.map_or("none", |p| p.as_str()));
+    let _ = writeln!(out, "Lease: {}", snap.status.lease_text(Stamp::now()));
     let _ = writeln!(out, "Quorum TLS: {}", quorum_tls(snap));
 }
 
@@ -121,6 +131,8 @@ pub fn mntr(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
     kv("election_round", st.logicalclock.to_string());
     kv("connected_peers", snap.peers.values().filter(|p| p.connected).count().to_string());
     kv("leader_changes", st.leader_changes.to_string());
+    kv("lease_state", st.lease.as_str().to_string());
+    kv("lease_remaining_ms", lease_remaining(st.lease).as_millis().to_string());
     kv("malformed_notifications", snap.malformed_dropped.to_string());
     kv("notification_replies_held_back", snap.replies_held_back.to_string());
     kv("quorum_tls", u8::from(snap.quorum_tls.dials_tls).to_string());

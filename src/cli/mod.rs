@@ -17,6 +17,7 @@ pub mod bench;
 pub mod ensemble;
 pub mod localports;
 pub mod logs;
+pub mod run;
 pub mod status;
 pub mod zoocfg;
 pub mod zookeeper;

@@ -141,6 +141,18 @@ pub(super) const SETTINGS: &[(&str, Apply)] = &[
         d.cfg.on_state_change_timeout_ms = parse_num(v)?.max(1);
         Ok(())
     }),
+    ("zkelect.leaseMs", |d, v| {
+        d.cfg.lease_ms = Some(parse_num(v)?.max(1));
+        Ok(())
+    }),
+    ("zkelect.leaseDriftMarginMs", |d, v| {
+        d.cfg.lease_drift_margin_ms = Some(parse_num(v)?);
+        Ok(())
+    }),
+    ("zkelect.run.gracePeriodMs", |d, v| {
+        d.cfg.run_grace_period_ms = Some(parse_num(v)?);
+        Ok(())
+    }),
     ("quorum.auth.enableSasl", refuse_sasl),
     ("quorum.auth.learnerRequireSasl", refuse_sasl),
     ("quorum.auth.serverRequireSasl", refuse_sasl),

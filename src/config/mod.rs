@@ -94,6 +94,13 @@ pub struct QuorumPeerConfig {
     pub on_state_change: Option<PathBuf>,
     /// `zkelect.onStateChange.timeoutMs`: a hook run is killed after this long.
     pub on_state_change_timeout_ms: u64,
+    /// `zkelect.leaseMs`: a leader's lease (see [`crate::lease`]); `None` = syncLimit × tickTime.
+    pub lease_ms: Option<u64>,
+    /// `zkelect.leaseDriftMarginMs`: added to a new leader's wait; `None` = a tenth of the lease.
+    pub lease_drift_margin_ms: Option<u64>,
+    /// `zkelect.run.gracePeriodMs`: SIGTERM this long before the lease ends, SIGKILL at the end;
+    /// `None` = a quarter of the lease, at most 5 s.
+    pub run_grace_period_ms: Option<u64>,
     /// Quorum TLS: `sslQuorum`, `portUnification`, `sslQuorumReloadCertFiles`, `ssl.quorum.*`.
     pub quorum_tls: QuorumTlsConfig,
     /// `dynamicConfigFile`, as written: the membership was read from it.
@@ -147,6 +154,9 @@ impl Default for QuorumPeerConfig {
             metrics_http_host: None,
             on_state_change: None,
             on_state_change_timeout_ms: 10_000,
+            lease_ms: None,
+            lease_drift_margin_ms: None,
+            run_grace_period_ms: None,
             quorum_tls: QuorumTlsConfig::default(),
             dynamic_config_file: None,
             raw: BTreeMap::new(),
@@ -156,6 +166,22 @@ impl Default for QuorumPeerConfig {
 }
 
 impl QuorumPeerConfig {
+    /// `zkelect.leaseMs`, by default syncLimit × tickTime: how long a follower waits for its
+    /// leader before it gives up on it, so a lease that long costs no extra failover time.
+    pub fn lease_ms(&self) -> u64 {
+        self.lease_ms.unwrap_or(self.tick_time * u64::from(self.sync_limit))
+    }
+
+    /// `zkelect.leaseDriftMarginMs`, by default a tenth of the lease.
+    pub fn lease_drift_margin_ms(&self) -> u64 {
+        self.lease_drift_margin_ms.unwrap_or(self.lease_ms() / 10)
+    }
+
+    /// `zkelect.run.gracePeriodMs`, by default a quarter of the lease, at most 5 s.
+    pub fn run_grace_period_ms(&self) -> u64 {
+        self.run_grace_period_ms.unwrap_or((self.lease_ms() / 4).min(5000))
+    }
+
     /// Reads `path`, its `dynamicConfigFile` if it names one, and `dataDir/myid`.
     pub fn load(path: &Path) -> Result<QuorumPeerConfig, ConfigError> {
         let file = path.display().to_string();

@@ -25,6 +25,7 @@ impl QuorumPeerConfig {
         self.validate_server_addresses()?;
         self.validate_membership()?;
         self.validate_limits()?;
+        self.validate_lease()?;
         self.validate_tls()
     }
 
@@ -114,6 +115,24 @@ impl QuorumPeerConfig {
             if value == 0 {
                 return Err(self.error_at(Some(key), format!("{key} must be at least 1")));
             }
+        }
+        Ok(())
+    }
+
+    /// A leader renews its lease every half tick; the grace period before its end must leave
+    /// room for that, or the lease would lapse between two renewals.
+    fn validate_lease(&self) -> Result<(), ConfigError> {
+        let (lease, grace, half_tick) = (self.lease_ms(), self.run_grace_period_ms(), self.tick_time / 2);
+        if grace + half_tick >= lease {
+            let key = if self.run_grace_period_ms.is_some() { "zkelect.run.gracePeriodMs" } else { "zkelect.leaseMs" };
+            return Err(self.error_at(
+                Some(key),
+                format!(
+                    "the lease ({lease} ms) must be longer than zkelect.run.gracePeriodMs ({grace} ms) plus half a \
+                     tick ({half_tick} ms): a leader renews its lease every half tick; raise zkelect.leaseMs \
+                     (or syncLimit) or lower the grace period"
+                ),
+            ));
         }
         Ok(())
     }

@@ -22,6 +22,20 @@ impl Default for FleSettings {
     }
 }
 
+/// How a node starts its next election after a leader resigned (zkelect only: a ZooKeeper peer
+/// knows nothing of it, which is why resigning is refused in mixed ensembles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Steer {
+    /// `lookForLeader` as in ZooKeeper.
+    #[default]
+    None,
+    /// The resigned leader: it proposes nobody (as an observer does) and takes the best vote.
+    Abstain,
+    /// `resign --to`: propose this server and prefer it to any other; between two votes for it,
+    /// or two for others, the usual order decides.
+    To(i64),
+}
+
 /// Something the driver must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -55,6 +69,8 @@ pub struct FastLeaderElection {
     proposal: Proposal,
     /// Our initial vote: our own proposal as a voter, [`Proposal::NONE`] as an observer.
     init: Proposal,
+    /// This instance's steering after a resignation.
+    steer: Steer,
     recvset: HashMap<i64, Vote>,
     outofelection: HashMap<i64, Vote>,
     /// Voters the transport knows to be unreachable (their connection broke and is not back).
@@ -74,6 +90,7 @@ impl FastLeaderElection {
             logicalclock: 0,
             proposal: Proposal::NONE,
             init: Proposal::NONE,
+            steer: Steer::None,
             recvset: HashMap::new(),
             outofelection: HashMap::new(),
             absent: HashSet::new(),
@@ -116,11 +133,21 @@ impl FastLeaderElection {
     /// Steps 1–2 of `lookForLeader`: a new round with our initial vote, sent to every voter.
     /// `zxid`/`epoch` are our last zxid and currentEpoch (ignored for observers).
     pub fn start(&mut self, zxid: i64, epoch: i64, out: &mut Vec<Action>) {
-        self.init = if self.is_participant() {
-            Proposal { leader: self.my_id, zxid, peer_epoch: epoch }
-        } else {
-            Proposal::NONE
+        self.start_steered(zxid, epoch, Steer::None, out);
+    }
+
+    /// [`start`](Self::start) after a resignation: see [`Steer`].
+    pub fn start_steered(&mut self, zxid: i64, epoch: i64, steer: Steer, out: &mut Vec<Action>) {
+        self.steer = steer;
+        self.init = match steer {
+            _ if !self.is_participant() => Proposal::NONE,
+            Steer::None => Proposal { leader: self.my_id, zxid, peer_epoch: epoch },
+            Steer::Abstain => Proposal::NONE,
+            Steer::To(target) => Proposal { leader: target, zxid, peer_epoch: epoch },
         };
+        if steer != Steer::None {
+            log::info!("This election is steered after a resignation: {steer:?}");
+        }
         self.recvset.clear();
         self.outofelection.clear();
         self.not_timeout = self.settings.min_notification_interval;
@@ -210,7 +237,7 @@ impl FastLeaderElection {
             // A FOLLOWING/LEADING vote naming a leader whose connection is gone (a stale reply from a
             // peer that has not noticed yet) can never be confirmed by that leader: it does not reopen.
             let stale = n.state != ServerState::Looking && self.absent.contains(&n.leader);
-            if !stale && total_order_predicate(&self.qv, n.proposal(), self.proposal) {
+            if !stale && self.better(n.proposal(), self.proposal) {
                 self.phase = Phase::Looking;
             } else {
                 self.record_while_finalizing(n);
@@ -240,7 +267,7 @@ impl FastLeaderElection {
         if n.election_epoch > self.logicalclock {
             self.logicalclock = n.election_epoch;
             self.recvset.clear();
-            self.proposal = if total_order_predicate(&self.qv, theirs, self.init) { theirs } else { self.init };
+            self.proposal = if self.better(theirs, self.init) { theirs } else { self.init };
             self.send_notifications(out);
         } else if n.election_epoch < self.logicalclock {
             log::debug!(
@@ -249,7 +276,7 @@ impl FastLeaderElection {
                 self.logicalclock
             );
             return None;
-        } else if total_order_predicate(&self.qv, theirs, self.proposal) {
+        } else if self.better(theirs, self.proposal) {
             self.proposal = theirs;
             self.send_notifications(out);
         }
@@ -261,6 +288,18 @@ impl FastLeaderElection {
             self.phase = Phase::Finalizing;
         }
         None
+    }
+
+    /// `totalOrderPredicate`, with a resignation's target first.
+    fn better(&self, new: Proposal, cur: Proposal) -> bool {
+        if let Steer::To(target) = self.steer {
+            match (new.leader == target, cur.leader == target) {
+                (true, false) => return self.qv.weight(target) > 0,
+                (false, true) => return false,
+                _ => {}
+            }
+        }
+        total_order_predicate(&self.qv, new, cur)
     }
 
     fn record_while_finalizing(&mut self, n: &Notification) {

@@ -7,7 +7,7 @@ pub mod replies;
 pub mod vote;
 pub mod votes;
 
-pub use fle::{Action, Decision, FastLeaderElection, FleSettings};
+pub use fle::{Action, Decision, FastLeaderElection, FleSettings, Steer};
 pub use replies::{PeerView, Receipt, ReplyThrottle, receive};
 pub use vote::{Notification, Proposal, ServerState, ToSend, Vote, check_leader, has_quorum, total_order_predicate};
 pub use votes::LatestVotes;

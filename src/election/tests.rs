@@ -100,13 +100,17 @@ fn zero_weight_never_wins_and_hierarchy_counts_groups() {
 
 /// A three-node exchange in memory: every Send is delivered at once, FIFO.
 fn run_fresh(ids: &[i64], votes: &[(i64, i64)]) -> HashMap<i64, Decision> {
+    run_steered(ids, votes, &vec![Steer::None; ids.len()])
+}
+
+fn run_steered(ids: &[i64], votes: &[(i64, i64)], steers: &[Steer]) -> HashMap<i64, Decision> {
     let q = maj(ids);
     let mut fles: HashMap<i64, FastLeaderElection> =
         ids.iter().map(|&i| (i, FastLeaderElection::new(i, q.clone(), FleSettings::default()))).collect();
     let mut queue = std::collections::VecDeque::new();
     for (k, &i) in ids.iter().enumerate() {
         let mut out = Vec::new();
-        fles.get_mut(&i).unwrap().start(votes[k].0, votes[k].1, &mut out);
+        fles.get_mut(&i).unwrap().start_steered(votes[k].0, votes[k].1, steers[k], &mut out);
         queue.extend(sends(&out).into_iter().map(|t| (i, t)));
     }
     let mut decided = HashMap::new();
@@ -147,6 +151,26 @@ fn fresh_ensemble_elects_highest_and_decides_at_once_when_all_agree() {
     assert!(d.values().all(|x| x.vote.id == 1));
     let d = run_fresh(&[1, 2, 3], &[(0, 0), (0x5, 0), (0, 0)]);
     assert!(d.values().all(|x| x.vote.id == 2));
+}
+
+#[test]
+fn a_resigned_leader_is_not_elected_and_a_target_is() {
+    use Steer::{Abstain, To};
+    let none = Steer::None;
+    let d = run_steered(&[1, 2, 3], &[(0, 4); 3], &[none, none, Abstain]);
+    assert!(d.values().all(|x| x.vote.id == 2), "{d:?}");
+    assert_eq!(d[&3].state, Following);
+    let d = run_steered(&[1, 2, 3], &[(0, 4); 3], &[To(1); 3]);
+    assert!(d.values().all(|x| x.vote.id == 1), "{d:?}");
+    assert_eq!(d[&1].state, Leading);
+    // One voter missed the resignation and proposes itself: the steered quorum still elects 2.
+    let d = run_steered(&[1, 2, 3, 4, 5], &[(0, 4); 5], &[To(2), To(2), To(2), To(2), none]);
+    for sid in 1..=4 {
+        assert_eq!(d[&sid].vote.id, 2, "{d:?}");
+    }
+    // A target with a higher epoch than its own vote elsewhere is still the same leader.
+    let d = run_steered(&[1, 2, 3], &[(0, 4), (0, 5), (0, 4)], &[To(2); 3]);
+    assert!(d.values().all(|x| x.vote.id == 2 && x.vote.peer_epoch == 5), "{d:?}");
 }
 
 /// FLEBackwardElectionRoundTest: FOLLOWING votes for us from an older round must not make us lead.

@@ -3,13 +3,15 @@
 //! ([`Epochs`]), the session sockets and the stop signal.
 
 use super::epochs::{ACCEPTED_EPOCH, CURRENT_EPOCH, EpochError, EpochFiles};
+use super::lease::Leases;
 use super::session::Sessions;
 use crate::cnx::QuorumCnxManager;
 use crate::config::{QuorumPeerConfig, QuorumVerifier};
 use crate::election::{Decision, LatestVotes, ServerState, ToSend, Vote};
+use crate::lease::LeaseState;
 use crate::messenger::Messenger;
 use crate::net::Security;
-use crate::runtime::Shutdown;
+use crate::runtime::{Shutdown, Watch};
 use crate::snapshot::{Milestone, NodeStatus, SessionPhase, StateChange};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub struct PeerContext {
     pub shutdown: Shutdown,
     /// Quorum TLS on the quorum port.
     pub security: Security,
+    pub leases: Arc<Leases>,
     /// The leader whose session just closed: absent for the next election's finalizeWait.
     departed_leader: Mutex<Option<i64>>,
 }
@@ -44,14 +47,17 @@ impl PeerContext {
         announce: Announce,
         shutdown: Shutdown,
         security: Security,
+        leases: Arc<Leases>,
+        lease_changes: Arc<Watch<()>>,
     ) -> PeerContext {
         PeerContext {
             qv: Arc::new(cfg.quorum_verifier.clone()),
+            leases,
             cfg,
             cnx,
             messenger,
             epochs: Epochs { files, status: Arc::clone(&status) },
-            status: Published { cell: status, announce },
+            status: Published { cell: status, announce, lease_changes },
             sessions: Sessions::new(shutdown.clone()),
             shutdown,
             security,
@@ -105,6 +111,8 @@ impl PeerContext {
 pub struct Published {
     cell: Arc<Mutex<NodeStatus>>,
     announce: Announce,
+    /// Nudged on every change of the lease, renewals included (`zkelect run` follows it).
+    lease_changes: Arc<Watch<()>>,
 }
 
 impl Published {
@@ -172,6 +180,31 @@ impl Published {
     /// latecomers' out-of-election checks compare.
     pub fn update_election_vote(&self, epoch: i64) {
         self.cell.lock().current_vote.peer_epoch = epoch;
+    }
+
+    /// The lease as it stands now; a change of kind is logged and announced.
+    pub fn set_lease(&self, lease: LeaseState) {
+        let (before, me, epoch) = {
+            let mut st = self.cell.lock();
+            let before = std::mem::replace(&mut st.lease, lease);
+            (before, st.my_id, st.current_epoch)
+        };
+        if !before.same_kind(lease) {
+            let now = crate::lease::Stamp::now();
+            match lease {
+                LeaseState::Waiting { until } => log::info!(
+                    "Lease: leader {me} of epoch {epoch} waits {} ms for earlier leases to end",
+                    until.since(now).as_millis()
+                ),
+                LeaseState::Active { until } => log::info!(
+                    "Lease: leader {me} is active in epoch {epoch} (confirmed for {} ms)",
+                    until.since(now).as_millis()
+                ),
+                LeaseState::Inactive => log::info!("Lease: inactive (epoch {epoch})"),
+            }
+            self.announce();
+        }
+        self.lease_changes.set(());
     }
 
     pub fn set_synced_learners(&self, learners: Vec<i64>) {

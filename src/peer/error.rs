@@ -55,6 +55,15 @@ pub enum Error {
         addr: String,
         source: io::Error,
     },
+    /// The leader resigned (`zkelect resign`).
+    Resigned {
+        to: Option<i64>,
+    },
+    /// The leader resigned and released its lease.
+    LeaseReleased {
+        leader: i64,
+        to: Option<i64>,
+    },
     /// The node is shutting down.
     Stopping,
 }
@@ -78,6 +87,12 @@ impl fmt::Display for Error {
                 write!(f, "No quorum left to follow us: voters {voters:?} follow another leader")
             }
             Error::Bind { addr, source } => write!(f, "cannot bind the quorum port {addr}: {source}"),
+            Error::Resigned { to: Some(t) } => write!(f, "resigned in favour of server {t}"),
+            Error::Resigned { to: None } => f.write_str("resigned"),
+            Error::LeaseReleased { leader, to: Some(t) } => {
+                write!(f, "leader {leader} resigned in favour of server {t} and released its lease")
+            }
+            Error::LeaseReleased { leader, to: None } => write!(f, "leader {leader} resigned and released its lease"),
             Error::Stopping => f.write_str("shutting down"),
         }
     }

@@ -7,7 +7,8 @@ use super::election_only::{self, Outcome};
 use super::error::{self, Error};
 use super::session::{read_packet, write_packet};
 use crate::config::HostPort;
-use crate::election::{ServerState, votes};
+use crate::election::{ServerState, Steer, votes};
+use crate::lease::Stamp;
 use crate::messenger::ElectionEvent;
 use crate::net::{self, PeerStream, SocketOptions};
 use crate::snapshot::SessionPhase;
@@ -35,6 +36,7 @@ pub fn follow(ctx: &PeerContext, events: &Receiver<ElectionEvent>) {
                     continue;
                 }
             }
+            e @ Error::LeaseReleased { .. } => log::info!("Leaving leader {leader}: {e}"),
             e => log::warn!("Exception when following the leader {leader}: {e}"),
         }
         return;
@@ -53,7 +55,7 @@ fn session(ctx: &PeerContext, leader: i64, observer: bool) -> Result<Infallible,
     ctx.status.set_phase(SessionPhase::Broadcast);
     // Broadcast: the leader pings every tickTime/2; silence for syncLimit ticks means it is gone.
     loop {
-        let p = match read_packet(&stream, Instant::now() + ctx.sync_window()) {
+        let p = match read_from_leader(ctx, &stream, Instant::now() + ctx.sync_window()) {
             Ok(p) => p,
             Err(PacketError::Io(e)) if closed(&e) => {
                 // The leader's end was closed: its process is gone (or it stepped down). Its vote cannot
@@ -66,18 +68,38 @@ fn session(ctx: &PeerContext, leader: i64, observer: bool) -> Result<Infallible,
         match p.ptype {
             packet::PING => write_packet(&stream, &QuorumPacket::new(packet::PING, p.zxid, None))
                 .map_err(error::io("answering PING"))?,
+            packet::LEASE_RELEASED => {
+                let to = p.data_i64(0).filter(|t| *t >= 0);
+                ctx.leases.leader_released();
+                ctx.leases.steer_next(to.map_or(Steer::None, Steer::To));
+                return Err(Error::LeaseReleased { leader, to });
+            }
             other => log::debug!("Ignoring {} from leader {leader}", type_name(other)),
         }
     }
+}
+
+/// A packet from the leader; its arrival is when this node last heard from a leader (reported to
+/// the next leader, which waits out this one's lease from then).
+fn read_from_leader(ctx: &PeerContext, stream: &PeerStream, deadline: Instant) -> Result<QuorumPacket, PacketError> {
+    let p = read_packet(stream, deadline)?;
+    ctx.leases.heard_from_leader();
+    Ok(p)
 }
 
 /// Discovery and synchronisation with the leader: hello → LEADERINFO → ACKEPOCH → NEWLEADER →
 /// ACK → UPTODATE, persisting the epochs at Zab's steps. Returns the new epoch.
 fn agree(ctx: &PeerContext, stream: &PeerStream, leader: i64, observer: bool, deadline: Instant) -> Result<i64, Error> {
     let accepted = ctx.epochs.accepted();
-    let hello = Hello { sid: ctx.my_id(), observer, accepted_epoch: accepted, current_epoch: ctx.epochs.current() };
+    let hello = Hello {
+        sid: ctx.my_id(),
+        observer,
+        accepted_epoch: accepted,
+        current_epoch: ctx.epochs.current(),
+        last_leader_ms: Some(ctx.leases.last_leader().report(Stamp::now())),
+    };
     write_packet(stream, &hello.packet()).map_err(error::io("sending hello"))?;
-    let info = match read_packet(stream, deadline) {
+    let info = match read_from_leader(ctx, stream, deadline) {
         Ok(p) => p,
         Err(PacketError::Io(e)) if e.kind() == ErrorKind::UnexpectedEof => return Err(Error::NotZkelect { leader }),
         Err(source) => return Err(Error::Packet { waiting_for: "LEADERINFO".into(), source }),
@@ -96,8 +118,8 @@ fn agree(ctx: &PeerContext, stream: &PeerStream, leader: i64, observer: bool, de
     write_packet(stream, &ack_epoch).map_err(error::io("sending ACKEPOCH"))?;
 
     ctx.status.set_phase(SessionPhase::Synchronization);
-    let newleader =
-        read_packet(stream, deadline).map_err(|source| Error::Packet { waiting_for: "NEWLEADER".into(), source })?;
+    let newleader = read_from_leader(ctx, stream, deadline)
+        .map_err(|source| Error::Packet { waiting_for: "NEWLEADER".into(), source })?;
     if expect(&newleader, packet::NEWLEADER)? != epoch {
         return Err(Error::Protocol("NEWLEADER for another epoch".into()));
     }
@@ -105,8 +127,8 @@ fn agree(ctx: &PeerContext, stream: &PeerStream, leader: i64, observer: bool, de
         ctx.epochs.set_current(epoch)?;
     }
     write_packet(stream, &QuorumPacket::new(packet::ACK, epoch_zxid(epoch), None)).map_err(error::io("sending ACK"))?;
-    let uptodate =
-        read_packet(stream, deadline).map_err(|source| Error::Packet { waiting_for: "UPTODATE".into(), source })?;
+    let uptodate = read_from_leader(ctx, stream, deadline)
+        .map_err(|source| Error::Packet { waiting_for: "UPTODATE".into(), source })?;
     expect(&uptodate, packet::UPTODATE)?;
     Ok(epoch)
 }

@@ -10,9 +10,11 @@ pub mod epochs;
 mod error;
 mod follower;
 mod leader;
+pub mod lease;
 pub(crate) mod quorum_peer;
 mod session;
 
 pub use context::{Announce, PeerContext};
 pub use error::Error;
+pub use lease::{Leases, ResignRefused, ResignRequest};
 pub use quorum_peer::run;

@@ -152,7 +152,8 @@ impl PeerLoop {
         let mut absent = self.ctx.cnx.down_peers();
         absent.extend(self.ctx.take_departed_leader());
         self.fle.set_absent(absent);
-        self.fle.start(0, self.ctx.epochs.current(), &mut self.actions);
+        let steer = self.ctx.leases.take_steer();
+        self.fle.start_steered(0, self.ctx.epochs.current(), steer, &mut self.actions);
         *deadline = Instant::now() + Duration::from_millis(self.fle.wait_ms());
         let mut decided = None;
         for n in self.ctx.messenger.board().take_early_votes(self.ctx.sync_window()) {

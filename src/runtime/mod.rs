@@ -1,10 +1,12 @@
-//! What every component runs on: named threads joined by their owner, one stop signal, the log
-//! line layout and the panic policy. Knows nothing of ZooKeeper's protocols.
+//! What every component runs on: named threads joined by their owner, one stop signal, the latest
+//! value of a thing to wait on, the log line layout and the panic policy. Knows nothing of ZooKeeper's protocols.
 
 pub mod logging;
 pub mod panic;
 mod shutdown;
 mod thread;
+mod watch;
 
 pub use shutdown::Shutdown;
 pub use thread::{ThreadGroup, enter_new_log_scope, log_scope, spawn_named};
+pub use watch::Watch;

@@ -19,7 +19,12 @@ pub const ACKEPOCH: i32 = 0x7a6b_0012;
 pub const NEWLEADER: i32 = 0x7a6b_000a;
 pub const ACK: i32 = 0x7a6b_0003;
 pub const UPTODATE: i32 = 0x7a6b_000c;
+/// The leader's PING; its zxid is `epoch << 32 | round`, and the learner echoes the zxid, which
+/// is how the leader knows which round (and so which send time) an answer confirms.
 pub const PING: i32 = 0x7a6b_0005;
+/// The leader resigned and its lease is over (its child is stopped): the learners need not wait it
+/// out. Data: the server id the leader asks the next election to choose, or -1.
+pub const LEASE_RELEASED: i32 = 0x7a6b_0020;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumPacket {
@@ -129,22 +134,28 @@ impl QuorumPacket {
     }
 }
 
-/// A learner's hello: who it is and where its epochs stand.
+/// A learner's hello: who it is, where its epochs stand, and when it last heard from a leader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hello {
     pub sid: i64,
     pub observer: bool,
     pub accepted_epoch: i64,
     pub current_epoch: i64,
+    /// Milliseconds since the learner last heard from a leader, -1 if that leader released its
+    /// lease; `None` from a learner too old to say (the leader then assumes "just now").
+    pub last_leader_ms: Option<i64>,
 }
 
 impl Hello {
     pub fn packet(&self) -> QuorumPacket {
-        let mut d = Vec::with_capacity(28);
+        let mut d = Vec::with_capacity(36);
         d.extend_from_slice(&self.sid.to_be_bytes());
         d.extend_from_slice(&i32::from(self.observer).to_be_bytes());
         d.extend_from_slice(&self.accepted_epoch.to_be_bytes());
         d.extend_from_slice(&self.current_epoch.to_be_bytes());
+        if let Some(ms) = self.last_leader_ms {
+            d.extend_from_slice(&ms.to_be_bytes());
+        }
         QuorumPacket::new(HELLO, 0, Some(d))
     }
 
@@ -157,6 +168,7 @@ impl Hello {
             observer: p.data_i32(8)? != 0,
             accepted_epoch: p.data_i64(12)?,
             current_epoch: p.data_i64(20)?,
+            last_leader_ms: p.data_i64(28),
         })
     }
 }
@@ -171,6 +183,7 @@ pub fn type_name(t: i32) -> String {
         ACK => "ACK".into(),
         UPTODATE => "UPTODATE".into(),
         PING => "PING".into(),
+        LEASE_RELEASED => "LEASE_RELEASED".into(),
         ZAB_FOLLOWERINFO => "Zab FOLLOWERINFO".into(),
         ZAB_OBSERVERINFO => "Zab OBSERVERINFO".into(),
         other => format!("type {other}"),
@@ -182,16 +195,28 @@ pub fn epoch_zxid(epoch: i64) -> i64 {
     epoch << 32
 }
 
+/// `ZxidUtils.makeZxid(epoch, counter)`: a PING of round `round` in `epoch`.
+pub fn ping_zxid(epoch: i64, round: u32) -> i64 {
+    (epoch << 32) | i64::from(round)
+}
+
+/// The round a PING's zxid carries.
+pub fn ping_round(zxid: i64) -> u32 {
+    (zxid & 0xffff_ffff) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn round_trip_and_bounds() {
-        let h = Hello { sid: 3, observer: true, accepted_epoch: 7, current_epoch: 6 };
-        let bytes = h.packet().encode();
-        let p = QuorumPacket::read(&mut &bytes[..]).unwrap();
-        assert_eq!(Hello::parse(&p), Some(h));
+        for last_leader_ms in [None, Some(-1), Some(1234)] {
+            let h = Hello { sid: 3, observer: true, accepted_epoch: 7, current_epoch: 6, last_leader_ms };
+            let bytes = h.packet().encode();
+            let p = QuorumPacket::read(&mut &bytes[..]).unwrap();
+            assert_eq!(Hello::parse(&p), Some(h));
+        }
         let none = QuorumPacket::new(PING, 5, None).encode();
         assert_eq!(none.len(), 20);
         assert_eq!(QuorumPacket::read(&mut &none[..]).unwrap().data, None);

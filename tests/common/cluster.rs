@@ -35,6 +35,11 @@ pub struct Cluster {
     node_extra: BTreeMap<i64, String>,
     /// (node, server) -> the address the node uses for that server instead of its own.
     routes: BTreeMap<(i64, i64), ServerAddr>,
+    /// Set: the zkelect nodes run `zkelect run <zoo.cfg> -- <command…>` instead of `start`.
+    run: Option<Vec<String>>,
+    /// Processes that were below a killed node (guards, commands): they should go by themselves;
+    /// whatever is left of them is killed with the cluster.
+    orphans: Vec<u32>,
 }
 
 /// Written into a node's log by the harness right before it (re)starts the process.
@@ -67,6 +72,8 @@ impl Cluster {
             extra: extra.to_string(),
             node_extra: BTreeMap::new(),
             routes: BTreeMap::new(),
+            run: None,
+            orphans: Vec::new(),
         };
         c.write_configs();
         c
@@ -98,6 +105,12 @@ impl Cluster {
         }
         c.write_configs();
         c
+    }
+
+    /// Runs the zkelect nodes as `zkelect run <zoo.cfg> -- <command…>`.
+    pub fn running(mut self, command: Vec<String>) -> Cluster {
+        self.run = Some(command);
+        self
     }
 
     /// Keeps a helper process to be killed with the cluster.
@@ -195,9 +208,11 @@ impl Cluster {
             Some(n) => n.command(sid, bin),
             None => Command::new(bin),
         };
+        match &self.run {
+            Some(command) => cmd.arg("run").arg(self.node_dir(sid).join("zoo.cfg")).arg("--").args(command),
+            None => cmd.arg("start").arg(self.node_dir(sid).join("zoo.cfg")),
+        };
         let child = cmd
-            .arg("start")
-            .arg(self.node_dir(sid).join("zoo.cfg"))
             .env("RUST_LOG", &self.rust_log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -218,11 +233,22 @@ impl Cluster {
         self.children.get(&sid).map(Child::id)
     }
 
-    /// kill -9 and reap.
-    pub fn kill(&mut self, sid: i64) {
+    /// kill -9 and reap. What ran below it (a `zkelect run` node's guard and command) is left to
+    /// stop by itself, as after a real crash; returns those PIDs.
+    pub fn kill(&mut self, sid: i64) -> Vec<u32> {
+        let below = self.pid(sid).map(super::descendants).unwrap_or_default();
         if let Some(mut c) = self.children.remove(&sid) {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        self.orphans.extend(&below);
+        below
+    }
+
+    /// kill -9 of a node and of every process below it, by PID.
+    pub fn kill_tree(&mut self, sid: i64) {
+        for pid in self.kill(sid) {
+            kill_if_ours(pid);
         }
     }
 
@@ -408,13 +434,26 @@ impl Cluster {
     }
 }
 
+/// kill -9 of `pid` if it is still a zkelect process or one of a test's commands (not a process
+/// that reused the PID since).
+fn kill_if_ours(pid: u32) {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    if cmdline.contains("zkelect") {
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         let sids: Vec<i64> = self.children.keys().copied().collect();
         for s in sids {
             // A stopped process must be continued to die promptly and be reaped.
             self.signal(s, "CONT");
-            self.kill(s);
+            self.kill_tree(s);
+        }
+        for pid in std::mem::take(&mut self.orphans) {
+            kill_if_ours(pid);
         }
         for mut h in self.helpers.drain(..) {
             let _ = h.kill();

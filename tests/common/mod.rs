@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod fencing;
 #[path = "../../src/cli/localports.rs"]
 pub mod localports;
 #[path = "../../src/cli/logs.rs"]
@@ -220,5 +221,22 @@ pub fn ask(port: u16, word: &[u8]) -> String {
     s.write_all(word).expect("write");
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Every process below `pid` (children first, then theirs), from /proc.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
+        for t in tasks.flatten() {
+            let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            for c in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                out.push(c);
+                todo.push(c);
+            }
+        }
+    }
     out
 }

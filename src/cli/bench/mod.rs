@@ -6,6 +6,7 @@
 //! Inside: this module runs the ensembles; `report` writes the table and `svg` the plot.
 
 mod report;
+pub mod singleton;
 mod svg;
 
 use super::localports::free_ports;

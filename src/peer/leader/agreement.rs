@@ -4,6 +4,7 @@
 
 use super::learners::Learner;
 use crate::config::QuorumVerifier;
+use crate::lease::{LastLeader, LeaderLease, Stamp};
 use crate::peer::Error;
 use crate::peer::context::{Epochs, Published};
 use crate::snapshot::SessionPhase;
@@ -49,6 +50,12 @@ pub struct Agreement {
     pub learners: HashMap<u64, Learner>,
     /// Refused ZooKeeper learners: when each was last logged, and attempts since.
     pub zab_refusals: HashMap<i64, (Option<Instant>, u64)>,
+    /// When each voter last heard from a leader, from its hello (for the lease's wait).
+    pub reports: HashMap<i64, LastLeader>,
+    /// Each voter's ACK of NEWLEADER: when NEWLEADER was sent (the lease's first confirmation).
+    pub confirmations: HashMap<i64, Stamp>,
+    /// The lease, once established.
+    pub lease: Option<LeaderLease>,
 }
 
 impl Agreement {
@@ -61,6 +68,9 @@ impl Agreement {
             ack: BTreeSet::new(),
             learners: HashMap::new(),
             zab_refusals: HashMap::new(),
+            reports: HashMap::new(),
+            confirmations: HashMap::new(),
+            lease: None,
         }
     }
 
@@ -104,6 +114,16 @@ impl Agreement {
     pub fn joined(&mut self, sid: i64, accepted_epoch: i64) {
         if self.stage == Stage::CollectingEpochs {
             self.connecting.insert(sid, accepted_epoch);
+        }
+    }
+
+    /// A voter acknowledged NEWLEADER, which was sent at `sent`: a confirmation of the lease.
+    pub fn confirmed(&mut self, sid: i64, sent: Stamp) {
+        match &mut self.lease {
+            Some(lease) => lease.confirm(sid, sent),
+            None => {
+                self.confirmations.insert(sid, sent);
+            }
         }
     }
 

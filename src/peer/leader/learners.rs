@@ -4,10 +4,11 @@
 
 use super::LeaderCtx;
 use super::agreement::Step;
+use crate::lease::{LastLeader, Stamp};
 use crate::net::{Closer, Incoming, PeerStream, SocketOptions};
 use crate::peer::Error;
 use crate::peer::session::{read_packet, write_packet};
-use crate::wire::packet::{self, Hello, PacketError, QuorumPacket, epoch_zxid, type_name};
+use crate::wire::packet::{self, Hello, PacketError, QuorumPacket, epoch_zxid, ping_round, type_name};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -163,6 +164,7 @@ fn handle_learner(lc: &LeaderCtx, id: u64, stream: &PeerStream) -> Result<bool, 
             l.state = LearnerState::Agreeing { sid, voter };
         }
         if voter {
+            ag.reports.insert(sid, LastLeader::from_report(hello.last_leader_ms, Stamp::now()));
             ag.joined(sid, hello.accepted_epoch);
             lc.advance(&mut ag);
         }
@@ -204,6 +206,7 @@ fn exchange(
         Step::AckEpoch => ("LEADERINFO", packet::ACKEPOCH),
         Step::Ack => ("NEWLEADER", packet::ACK),
     };
+    let sent_at = Stamp::now();
     write_packet(stream, &request).map_err(crate::peer::error::io(format!("Cannot send {sent} to learner {sid}")))?;
     let reply = read_packet(stream, deadline).map_err(|e| match e {
         PacketError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -216,6 +219,9 @@ fn exchange(
     }
     if voter {
         let mut ag = lc.agreement.lock();
+        if step == Step::Ack {
+            ag.confirmed(sid, sent_at);
+        }
         ag.answered(step, sid);
         lc.advance(&mut ag);
     }
@@ -225,9 +231,9 @@ fn exchange(
     })
 }
 
-/// Reads, without blocking, what a synced learner sent since the last look (its PING answers).
-/// An error means its session is over.
-pub fn drain(l: &mut Learner, now: Instant) -> Result<(), String> {
+/// Reads, without blocking, what a synced learner sent since the last look (its PING answers,
+/// whose rounds go to `answered`). An error means its session is over.
+pub fn drain(l: &mut Learner, now: Instant, answered: &mut Vec<u32>) -> Result<(), String> {
     let sid = l.sid().unwrap_or(-1);
     let Some(stream) = &l.stream else { return Ok(()) };
     let drained = stream.read_available(&mut l.inbuf, DRAIN_BUDGET).map_err(|e| format!("Learner {sid}: {e}"))?;
@@ -236,7 +242,9 @@ pub fn drain(l: &mut Learner, now: Instant) -> Result<(), String> {
     {
         l.inbuf.drain(..used);
         l.last_heard = now;
-        if p.ptype != packet::PING {
+        if p.ptype == packet::PING {
+            answered.push(ping_round(p.zxid));
+        } else {
             log::debug!("Ignoring {} from learner {sid}", type_name(p.ptype));
         }
     }

@@ -1,0 +1,220 @@
+//! `zkelect run`: three nodes each run a command that ticks into its own file while it runs; the
+//! fencing checker merges the files and fails on any moment when two commands ran at once.
+//! Faults: kill -9 of the leader's zkelect, SIGSTOP of it for longer than the lease, the command
+//! exiting by itself, `resign`, `resign --to`, repeated leader changes, and (tier `root`) a
+//! partitioned leader. The gaps are printed; their figures belong to the benchmark.
+
+mod common;
+
+use common::cluster::Cluster;
+use common::fencing::{self, Interval};
+use common::tier::{self, Tier};
+use common::wait_for;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+const SIDS: [i64; 3] = [1, 2, 3];
+/// tickTime 100 × syncLimit 5 (the harness's zoo.cfg).
+const LEASE: Duration = Duration::from_millis(500);
+/// A command that ticked this recently is running.
+const RECENT: Duration = Duration::from_millis(100);
+
+fn ensemble() -> Cluster {
+    let c = Cluster::new(3, 0, "");
+    let command = fencing::command(&c.dir);
+    c.running(command)
+}
+
+/// Waits for a command that started after `after` (ns) and is running; its node.
+fn wait_new_run(dir: &Path, after: u128) -> Interval {
+    wait_for(T, "a command started after the fault", || {
+        let now = fencing::now_ns();
+        fencing::intervals(dir, &SIDS)
+            .into_iter()
+            .find(|i| i.first > after && now.saturating_sub(i.last) <= RECENT.as_nanos())
+    })
+}
+
+fn resign(c: &Cluster, sid: i64, to: Option<i64>) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkelect"));
+    cmd.arg("resign").arg(format!("127.0.0.1:{}", c.ports[&sid].2));
+    if let Some(t) = to {
+        cmd.arg("--to").arg(t.to_string());
+    }
+    let out = cmd.output().expect("zkelect resign");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+fn gone(pid: u32) -> bool {
+    // A zombie (reaped later by its new parent) has stopped running too.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_or(true, |s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+}
+
+fn gap(dir: &Path, after: u128) -> String {
+    fencing::gap_after(&fencing::intervals(dir, &SIDS), after).map_or("?".into(), |g| format!("{} ms", g.as_millis()))
+}
+
+#[test]
+fn kills_freezes_exits_and_resignations_never_run_two_commands() {
+    let mut c = ensemble();
+    let dir = c.dir.clone();
+    c.start_all();
+    let first = wait_new_run(&dir, 0);
+    println!("node {} runs the command in epoch {}", first.sid, first.epoch);
+
+    // kill -9 of the leader's zkelect: its guard stops the command and exits by itself.
+    let t = fencing::now_ns();
+    let orphans = c.kill(first.sid);
+    let next = wait_new_run(&dir, t);
+    assert_ne!(next.sid, first.sid);
+    wait_for(T, "the killed node's guard and command to go", || orphans.iter().all(|p| gone(*p)).then_some(()));
+    println!("kill -9: node {} took over after a gap of {}", next.sid, gap(&dir, t));
+    c.start(first.sid);
+
+    // SIGSTOP of the leader's zkelect for three leases: the guard stops the command when the
+    // lease ends; another node takes over; the resumed node must not start it again meanwhile.
+    let t = fencing::now_ns();
+    c.signal(next.sid, "STOP");
+    let during = wait_new_run(&dir, t);
+    assert_ne!(during.sid, next.sid);
+    std::thread::sleep(3 * LEASE);
+    c.signal(next.sid, "CONT");
+    println!("SIGSTOP: node {} took over after a gap of {}", during.sid, gap(&dir, t));
+    std::thread::sleep(2 * LEASE);
+    fencing::check(&dir, &SIDS);
+
+    // resign: another node, without waiting out the lease.
+    let leader = wait_new_run(&dir, 0).sid;
+    let t = fencing::now_ns();
+    let (ok, said) = resign(&c, leader, None);
+    assert!(ok, "{said}");
+    let after = wait_new_run(&dir, t);
+    assert_ne!(after.sid, leader);
+    println!("resign: node {} took over after a gap of {}", after.sid, gap(&dir, t));
+
+    // resign --to: the named follower.
+    let target = SIDS.into_iter().find(|s| *s != after.sid).unwrap_or(1);
+    let t = fencing::now_ns();
+    let (ok, said) = resign(&c, after.sid, Some(target));
+    assert!(ok, "{said}");
+    let steered = wait_new_run(&dir, t);
+    assert_eq!(steered.sid, target, "resign --to {target}");
+    println!("resign --to {target}: took over after a gap of {}", gap(&dir, t));
+    let (ok, said) = resign(&c, target, Some(target));
+    assert!(!ok && said.contains("names this server"), "{said}");
+
+    // The command exits by itself: the leader resigns (the default) and another node runs it.
+    let t = fencing::now_ns();
+    std::fs::write(dir.join(format!("exit.{target}")), "").expect("exit file");
+    let replaced = wait_new_run(&dir, t);
+    assert_ne!(replaced.sid, target);
+    println!("command exited: node {} took over after a gap of {}", replaced.sid, gap(&dir, t));
+
+    // Repeated leader changes.
+    for round in 0..4 {
+        let leader = wait_new_run(&dir, 0).sid;
+        let t = fencing::now_ns();
+        c.kill(leader);
+        let next = wait_new_run(&dir, t);
+        println!("change {round}: {leader} -> {} after a gap of {}", next.sid, gap(&dir, t));
+        c.start(leader);
+    }
+    let runs = fencing::check(&dir, &SIDS);
+    println!("{} runs of the command, none at the same time as another", runs.len());
+}
+
+#[test]
+fn run_exits_with_its_documented_codes() {
+    use wait_timeout::ChildExt;
+    let c = Cluster::new(3, 0, "");
+    let dir = c.dir.clone();
+    let command = fencing::command(&dir);
+    // A command that cannot be found: invalid configuration, before anything starts.
+    let cfg = c.node_dir(1).join("zoo.cfg");
+    let out = Command::new(env!("CARGO_BIN_EXE_zkelect"))
+        .arg("run")
+        .arg(&cfg)
+        .args(["--", "no-such-command-for-zkelect"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("command not found"));
+
+    // --on-child-exit=exit on a single-voter ensemble: active at once; the command exits → 4.
+    let solo = c.node_dir(1).join("solo.cfg");
+    let text = std::fs::read_to_string(&cfg).expect("cfg");
+    let mine: String = text
+        .lines()
+        .filter(|l| !l.starts_with("server.") || l.starts_with("server.1="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&solo, format!("{mine}standaloneEnabled=false\n")).expect("solo.cfg");
+    std::fs::write(dir.join("exit.1"), "").expect("exit file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
+        .arg("run")
+        .arg(&solo)
+        .arg("--on-child-exit=exit")
+        .arg("--")
+        .args(&command)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    let status = child.wait_timeout(T).expect("wait");
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(4), "the command exited by itself");
+
+    // SIGTERM: the command is stopped and zkelect run exits 0.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
+        .arg("run")
+        .arg(&solo)
+        .arg("--")
+        .args(&command)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    let run = wait_for(T, "the command", || {
+        let now = fencing::now_ns();
+        fencing::intervals(&dir, &[1]).into_iter().find(|i| now.saturating_sub(i.last) <= RECENT.as_nanos())
+    });
+    let below = common::descendants(child.id());
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let status = child.wait_timeout(T).expect("wait");
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "SIGTERM");
+    assert!(gone(run.pid), "the command stopped before zkelect run exited");
+    wait_for(T, "the guard to go", || below.iter().all(|p| gone(*p)).then_some(()));
+}
+
+#[test]
+fn a_partitioned_leader_stops_its_command_before_the_majority_starts_one() {
+    if !tier::enabled(Tier::Root) {
+        return;
+    }
+    let c = Cluster::in_namespaces(3, "");
+    let command = fencing::command(&c.dir);
+    let mut c = c.running(command);
+    let dir = c.dir.clone();
+    c.start_all();
+    for _ in 0..2 {
+        let leader = wait_new_run(&dir, 0).sid;
+        let others: Vec<i64> = SIDS.into_iter().filter(|s| *s != leader).collect();
+        let t = fencing::now_ns();
+        c.net().partition(&[&[leader], &others]);
+        let next = wait_new_run(&dir, t);
+        assert_ne!(next.sid, leader);
+        println!("partition: node {} took over from {leader} after a gap of {}", next.sid, gap(&dir, t));
+        std::thread::sleep(2 * LEASE);
+        c.net().heal();
+        std::thread::sleep(2 * LEASE);
+    }
+    fencing::check(&dir, &SIDS);
+}
