@@ -144,14 +144,7 @@ fn run_exits_with_its_documented_codes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("command not found"));
 
     // --on-child-exit=exit on a single-voter ensemble: active at once; the command exits → 4.
-    let solo = c.node_dir(1).join("solo.cfg");
-    let text = std::fs::read_to_string(&cfg).expect("cfg");
-    let mine: String = text
-        .lines()
-        .filter(|l| !l.starts_with("server.") || l.starts_with("server.1="))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(&solo, format!("{mine}standaloneEnabled=false\n")).expect("solo.cfg");
+    let solo = solo_config(&c);
     std::fs::write(dir.join("exit.1"), "").expect("exit file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
         .arg("run")
@@ -194,6 +187,63 @@ fn run_exits_with_its_documented_codes() {
     wait_for(T, "the guard to go", || below.iter().all(|p| gone(*p)).then_some(()));
 }
 
+/// Node 1's zoo.cfg as a one-voter ensemble: it leads, and is active, at once.
+fn solo_config(c: &Cluster) -> std::path::PathBuf {
+    let cfg = c.node_dir(1).join("zoo.cfg");
+    let solo = c.node_dir(1).join("solo.cfg");
+    let text = std::fs::read_to_string(&cfg).expect("cfg");
+    let mine: String = text
+        .lines()
+        .filter(|l| !l.starts_with("server.") || l.starts_with("server.1="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&solo, format!("{mine}standaloneEnabled=false\n")).expect("solo.cfg");
+    solo
+}
+
+/// PIDs of processes whose command line is exactly `sleep <arg>`.
+fn sleeping(arg: &str) -> Vec<u32> {
+    let want = format!("sleep\0{arg}\0");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want.as_bytes()))
+        .filter(|pid| !gone(*pid))
+        .collect()
+}
+
+/// The command leaves a child in its process group and one in a session of its own: neither
+/// outlives it when its zkelect is killed.
+#[test]
+fn no_grandchild_outlives_the_command() {
+    let c = Cluster::new(3, 0, "");
+    let solo = solo_config(&c);
+    let base = 3000 + std::process::id() % 1000;
+    let (in_group, own_session, command) = (format!("{base}.1"), format!("{base}.2"), format!("{base}.3"));
+    let script = format!("sleep {in_group} & setsid sleep {own_session} & exec sleep {command}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
+        .arg("run")
+        .arg(&solo)
+        .args(["--", "sh", "-c", &script])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    let all = [in_group, own_session, command];
+    let started = common::try_wait_for(T, || all.iter().all(|a| !sleeping(a).is_empty()).then_some(()));
+    let _ = child.kill();
+    let _ = child.wait();
+    let left = common::try_wait_for(T, || all.iter().all(|a| sleeping(a).is_empty()).then_some(()));
+    // Whatever is left is killed by PID before the verdict, so a failure leaks nothing.
+    let leftovers: Vec<u32> = all.iter().flat_map(|a| sleeping(a)).collect();
+    for pid in &leftovers {
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+    }
+    assert!(started.is_some(), "the command and its children did not all start");
+    assert!(left.is_some(), "left running after zkelect was killed: {leftovers:?}");
+}
+
 #[test]
 fn a_partitioned_leader_stops_its_command_before_the_majority_starts_one() {
     if !tier::enabled(Tier::Root) {
@@ -217,4 +267,23 @@ fn a_partitioned_leader_stops_its_command_before_the_majority_starts_one() {
         std::thread::sleep(2 * LEASE);
     }
     fencing::check(&dir, &SIDS);
+}
+
+/// In an ensemble with ZooKeeper, FastLeaderElection's order must stay untouched: a zkelect
+/// leader refuses to resign, and says why; a follower says who leads.
+#[test]
+fn resign_is_refused_with_zookeeper_in_the_ensemble_and_on_a_follower() {
+    if !tier::enabled(Tier::Interop) {
+        return;
+    }
+    let mut c = Cluster::new(3, 0, "").with_zookeeper(&[1]);
+    c.start_all();
+    wait_for(T, "zkelect 3 leading", || c.broadcast(3).filter(|(state, _, _)| state == "leading").map(|_| ()));
+    // ZooKeeper 1 tries to follow over Zab and is refused: that is how the leader knows.
+    wait_for(T, "ZooKeeper's learner refused", || c.log(3).contains("Refusing ZooKeeper (Zab) learner").then_some(()));
+    let (ok, said) = resign(&c, 3, None);
+    assert!(!ok, "{said}");
+    assert!(said.contains("ZooKeeper servers, whose election order must stay untouched"), "{said}");
+    let (ok, said) = resign(&c, 2, None);
+    assert!(!ok && said.contains("not the leader; server 3 is"), "{said}");
 }

@@ -637,3 +637,22 @@ fn quorum_tls_errors() {
     // TLS with the protocol given generically but the versions listed is fine.
     assert!(parse(&format!("{THREE}{TLS}ssl.quorum.protocol=TLS\nssl.quorum.enabledProtocols=TLSv1.2\n")).is_ok());
 }
+
+#[test]
+fn lease_settings_default_from_the_ticks_and_are_checked() {
+    let cfg = parse(THREE).unwrap();
+    // BASE: tickTime 2000, syncLimit 5 (see above).
+    assert_eq!((cfg.lease_ms(), cfg.lease_drift_margin_ms(), cfg.run_grace_period_ms()), (10_000, 1000, 2500));
+    let cfg = parse(&format!("{THREE}zkelect.leaseMs=30000\nzkelect.leaseDriftMarginMs=0\n")).unwrap();
+    assert_eq!((cfg.lease_ms(), cfg.lease_drift_margin_ms(), cfg.run_grace_period_ms()), (30_000, 0, 5000));
+    let err = parse(&format!("zkelect.run.gracePeriodMs=9500\n{THREE}")).map(drop).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "zoo.cfg:5: zkelect.run.gracePeriodMs: the lease (10000 ms) must be longer than zkelect.run.gracePeriodMs \
+         (9500 ms) plus half a tick (1000 ms): a leader renews its lease every half tick; raise zkelect.leaseMs (or \
+         syncLimit) or lower the grace period"
+    );
+    let err = parse(&format!("zkelect.leaseMs=1000\n{THREE}")).map(drop).unwrap_err().to_string();
+    assert!(err.starts_with("zoo.cfg:5: zkelect.leaseMs: the lease (1000 ms)"), "{err}");
+    assert!(parse(&format!("zkelect.leaseMs=x\n{THREE}")).is_err());
+}

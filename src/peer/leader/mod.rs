@@ -243,7 +243,7 @@ fn check_lease(lc: &LeaderCtx) {
 fn resign(lc: &LeaderCtx, epoch: i64, req: ResignRequest) -> Result<(), Error> {
     let ctx = &lc.ctx;
     if let Err(refused) = resign_allowed(lc, req.to) {
-        log::info!("Refusing to resign the leadership of epoch {epoch}: {refused}");
+        log::info!("Resign request in epoch {epoch}: {refused}");
         let _ = req.reply.send(Err(refused));
         return Ok(());
     }
