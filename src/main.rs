@@ -19,6 +19,14 @@ use zkelect::sidecar::{OnChildExit, RunOptions, guard};
 /// The command line. Built with clap's builder API rather than its derive macros: without a proc-macro in
 /// the build, every crate can be linked statically (see .cargo/config.toml), which saves each node the
 /// resident pages of a shared libc.
+fn config_arg() -> Arg {
+    Arg::new("config")
+        .value_name("CONFIG")
+        .required(true)
+        .value_parser(value_parser!(PathBuf))
+        .help("Path of the zoo.cfg file")
+}
+
 fn cli() -> Command {
     let tick_time = |default: &'static str| {
         Arg::new("tick_time")
@@ -41,13 +49,7 @@ for byte on the election port, and logs its state changes to stderr (RUST_LOG co
         .subcommand(
             Command::new("start")
                 .about("Run one node in the foreground with the given zoo.cfg (dataDir/myid names the node)")
-                .arg(
-                    Arg::new("config")
-                        .value_name("CONFIG")
-                        .required(true)
-                        .value_parser(value_parser!(PathBuf))
-                        .help("Path of the zoo.cfg file"),
-                ),
+                .arg(config_arg()),
         )
         .subcommand(
             Command::new("run")
@@ -62,13 +64,7 @@ SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to the command. Exit status: 0 stoppe
 (or the guard process died), 2 invalid configuration or command not found, 3 leadership lost (--exit-on-loss), \
 4 the command exited (--on-child-exit=exit), 14 election port unusable, 70 internal error.",
                 )
-                .arg(
-                    Arg::new("config")
-                        .value_name("CONFIG")
-                        .required(true)
-                        .value_parser(value_parser!(PathBuf))
-                        .help("Path of the zoo.cfg file"),
-                )
+                .arg(config_arg())
                 .arg(
                     Arg::new("on_child_exit")
                         .long("on-child-exit")
