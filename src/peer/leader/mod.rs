@@ -303,6 +303,8 @@ fn resign_allowed(lc: &LeaderCtx, to: Option<i64>) -> Result<(), ResignRefused> 
         Some(t) if t == me => Err(ResignRefused::TargetIsSelf),
         Some(t) if !ctx.qv.is_voter(t) => Err(ResignRefused::NoSuchVoter(t)),
         Some(t) if !synced.contains(&t) => Err(ResignRefused::TargetNotFollowing(t)),
+        // Without this node's candidacy, some other voter must be there to be elected.
+        None if !synced.iter().any(|s| ctx.qv.is_voter(*s) && ctx.qv.weight(*s) > 0) => Err(ResignRefused::NoSuccessor),
         _ => Ok(()),
     }
 }
