@@ -1,9 +1,10 @@
 //! What every component runs on: named threads joined by their owner, one stop signal, the log
-//! line layout and the panic policy. Knows nothing of ZooKeeper's protocols.
+//! line layout, the panic policy and process signals as messages. Knows nothing of ZooKeeper's protocols.
 
 pub mod logging;
 pub mod panic;
 mod shutdown;
+pub mod signals;
 mod thread;
 
 pub use shutdown::Shutdown;
