@@ -2,6 +2,7 @@
 //! hook and the admin servers, and owns their lifecycle (`QuorumPeerMain` and
 //! `QuorumPeer.start`/`shutdown`). The only module that knows all the others.
 
+use crate::admin::notify::Notifier;
 use crate::admin::{AdminError, AdminServer, StateHook, fourlw, metrics};
 use crate::cnx::{CnxEvents, CnxSettings, QuorumCnxManager};
 use crate::config::QuorumPeerConfig;
@@ -134,6 +135,8 @@ pub struct Node {
     messenger: Option<Arc<Messenger>>,
     ctx: Option<Arc<PeerContext>>,
     hook: Option<Arc<StateHook>>,
+    /// systemd's `$NOTIFY_SOCKET`, when the node runs under a `Type=notify` unit.
+    notifier: Option<Arc<Notifier>>,
     admin: Vec<AdminServer>,
     client_port: Option<u16>,
     peer_thread: ThreadGroup,
@@ -171,6 +174,7 @@ impl Node {
             messenger: None,
             ctx: None,
             hook: None,
+            notifier: Notifier::from_env().map(Arc::new),
             admin: Vec::new(),
             client_port: None,
             peer_thread: ThreadGroup::new(),
@@ -182,6 +186,9 @@ impl Node {
         if let Err(e) = node.start_parts(events_tx, events_rx, files) {
             node.shutdown();
             return Err(e);
+        }
+        if let Some(n) = &node.notifier {
+            n.ready();
         }
         Ok(node)
     }
@@ -212,10 +219,13 @@ impl Node {
             .map_err(|source| StartError::Thread { what: "messenger", source })?;
         let messenger = Arc::new(messenger);
         self.messenger = Some(Arc::clone(&messenger));
-        let hook = self.hook.clone();
+        let (hook, notifier) = (self.hook.clone(), self.notifier.clone());
         let announce: Announce = Box::new(move |change| {
             if let Some(h) = &hook {
                 h.notify(change);
+            }
+            if let Some(n) = &notifier {
+                n.state_changed(change);
             }
         });
         let ctx = Arc::new(PeerContext::new(
@@ -300,11 +310,6 @@ impl Node {
         self.handle().resign(to)
     }
 
-    /// Something that ends the node, for `select!` (see [`wait`](Self::wait)).
-    pub fn fatal_events(&self) -> Receiver<Fatal> {
-        self.fatal.clone()
-    }
-
     /// The election transport (for tests and tools that look at connections).
     pub fn transport(&self) -> &QuorumCnxManager {
         &self.cnx
@@ -313,6 +318,11 @@ impl Node {
     /// The port the four-letter words are served on, once bound.
     pub fn client_port(&self) -> Option<u16> {
         self.client_port
+    }
+
+    /// What ends the node, for a `select!` next to other events (such as process signals).
+    pub fn fatal_events(&self) -> &Receiver<Fatal> {
+        &self.fatal
     }
 
     /// Waits for something that ends the node (`None` after `timeout`, or at once when shutting down).
@@ -325,6 +335,9 @@ impl Node {
 
     /// Stops every thread of the node and waits for them; every port is released.
     pub fn shutdown(&self) {
+        if let Some(n) = &self.notifier {
+            n.stopping();
+        }
         self.shutdown.request();
         if let Some(ctx) = &self.ctx {
             ctx.sessions.close_all();

@@ -44,6 +44,16 @@ pub fn run(ctx: &PeerContext, events: &Receiver<ElectionEvent>, leader: i64, ret
              Following it in election-only mode, re-confirming it through the election every {} ms",
             window.as_millis()
         );
+        if ctx.status.state() == ServerState::Following {
+            // A voter ZooKeeper counts but that never acknowledges a proposal.
+            log::warn!(
+                "This zkelect node is a voter in a ZooKeeper ensemble: it counts in its elections and quorums but \
+                 cannot acknowledge ZooKeeper's transactions, so the ensemble tolerates one failure fewer than its \
+                 size says. Make it an observer: peerType=observer in its zoo.cfg, and :observer at the end of its \
+                 server.{} line in every server's zoo.cfg",
+                ctx.my_id()
+            );
+        }
     }
     ctx.status.set_phase(SessionPhase::ElectionOnly { confirmed: false });
     let mut watch = Watch::new(leader, ctx.my_id(), window, ctx.tick().min(window), Instant::now());

@@ -37,9 +37,9 @@ pub struct Cluster {
     routes: BTreeMap<(i64, i64), ServerAddr>,
     /// Set: the zkelect nodes run `zkelect run <zoo.cfg> -- <command…>` instead of `start`.
     run: Option<Vec<String>>,
-    /// Processes that were below a killed node (guards, commands): they should go by themselves;
-    /// whatever is left of them is killed with the cluster.
-    orphans: Vec<u32>,
+    /// Processes that were below a killed node (guards, commands, hooks): they should go by
+    /// themselves; whatever is left of them is killed with the cluster.
+    orphans: Vec<super::Proc>,
 }
 
 /// Written into a node's log by the harness right before it (re)starts the process.
@@ -233,10 +233,10 @@ impl Cluster {
         self.children.get(&sid).map(Child::id)
     }
 
-    /// kill -9 and reap. What ran below it (a `zkelect run` node's guard and command) is left to
-    /// stop by itself, as after a real crash; returns those PIDs.
-    pub fn kill(&mut self, sid: i64) -> Vec<u32> {
-        let below = self.pid(sid).map(super::descendants).unwrap_or_default();
+    /// kill -9 and reap. What ran below it (a `zkelect run` node's guard and command, hooks) is
+    /// left to stop by itself, as after a real crash; returns those processes.
+    pub fn kill(&mut self, sid: i64) -> Vec<super::Proc> {
+        let below = self.pid(sid).map(super::processes_below).unwrap_or_default();
         if let Some(mut c) = self.children.remove(&sid) {
             let _ = c.kill();
             let _ = c.wait();
@@ -247,8 +247,8 @@ impl Cluster {
 
     /// kill -9 of a node and of every process below it, by PID.
     pub fn kill_tree(&mut self, sid: i64) {
-        for pid in self.kill(sid) {
-            kill_if_ours(pid);
+        for p in self.kill(sid) {
+            p.kill();
         }
     }
 
@@ -434,16 +434,6 @@ impl Cluster {
     }
 }
 
-/// kill -9 of `pid` if it is still a zkelect process or one of a test's commands (not a process
-/// that reused the PID since).
-fn kill_if_ours(pid: u32) {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let cmdline = String::from_utf8_lossy(&cmdline);
-    if cmdline.contains("zkelect") {
-        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-    }
-}
-
 impl Drop for Cluster {
     fn drop(&mut self) {
         let sids: Vec<i64> = self.children.keys().copied().collect();
@@ -452,8 +442,8 @@ impl Drop for Cluster {
             self.signal(s, "CONT");
             self.kill_tree(s);
         }
-        for pid in std::mem::take(&mut self.orphans) {
-            kill_if_ours(pid);
+        for p in std::mem::take(&mut self.orphans) {
+            p.kill();
         }
         for mut h in self.helpers.drain(..) {
             let _ = h.kill();

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod daemon;
 pub mod fencing;
 #[path = "../../src/cli/localports.rs"]
 pub mod localports;
@@ -230,6 +231,45 @@ pub fn ask(port: u16, word: &[u8]) -> String {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
+}
+
+/// A process as found at one moment: its PID and its start time (so that a PID reused since is
+/// never mistaken for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    started: u64,
+}
+
+impl Proc {
+    pub fn of(pid: u32) -> Option<Proc> {
+        start_time(pid).map(|started| Proc { pid, started })
+    }
+
+    /// Still the same process, and not a zombie.
+    pub fn alive(&self) -> bool {
+        start_time(self.pid) == Some(self.started)
+            && !std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+                .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+    }
+
+    /// kill -9, if it is still this process.
+    pub fn kill(&self) {
+        if self.alive() {
+            let _ = std::process::Command::new("kill").arg("-9").arg(self.pid.to_string()).status();
+        }
+    }
+}
+
+/// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Every process below `pid` (children first, then theirs), from /proc.
+pub fn processes_below(pid: u32) -> Vec<Proc> {
+    descendants(pid).into_iter().filter_map(Proc::of).collect()
 }
 
 /// Every process below `pid` (children first, then theirs), from /proc.
