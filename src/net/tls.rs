@@ -377,9 +377,15 @@ fn read_store(store: &StoreConfig, what: &str) -> Result<(PathBuf, Vec<u8>), Tls
             )));
         }
     }
-    let bytes = std::fs::read(&path).map_err(|e| problem(format!("cannot read the {what}: {e}")))?;
+    let expected = if what == "keyStore" {
+        "the node's private key (unencrypted PKCS#8, BEGIN PRIVATE KEY) followed by its certificate chain, leaf first"
+    } else {
+        "the certificates of the CAs to trust"
+    };
+    let bytes = std::fs::read(&path)
+        .map_err(|e| problem(format!("cannot read the {what}: {e}; {key} must name a PEM file holding {expected}")))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(problem(format!("the {what} is empty")));
+        return Err(problem(format!("the {what} is empty; it must be a PEM file holding {expected}")));
     }
     Ok((path, bytes))
 }
