@@ -210,6 +210,15 @@ pub fn closed_by_peer(tcp: &TcpStream, timeout: Duration) -> bool {
     }
 }
 
+/// Whether a raw socket is still open: nothing to read, no EOF (checked without waiting).
+pub fn still_open(tcp: &TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    let _ = tcp.set_nonblocking(true);
+    let open = matches!(tcp.peek(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+    let _ = tcp.set_nonblocking(false);
+    open
+}
+
 /// The first TLS records a client sends: its ClientHello.
 pub fn client_hello(cfg: Arc<ClientConfig>) -> Vec<u8> {
     let name = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
