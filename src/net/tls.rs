@@ -702,6 +702,13 @@ impl TlsLink {
                 match st.conn.reader().read(buf) {
                     Ok(n) => return Ok(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // rustls' own text carries a link to its manual; say what happened instead.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the peer closed the connection without a TLS close_notify",
+                        ));
+                    }
                     Err(e) => return Err(e),
                 }
                 if !st.pending.is_empty() && st.conn.wants_read() {
