@@ -3,7 +3,7 @@
 //! address 127.0.2.K per case, to the election port of a follower and to the leader's quorum port,
 //! with plaintext, certificates of another CA, expired or not yet valid ones, without the
 //! clientAuth usage, with a name that does not match, with a trusted certificate claiming another
-//! server's id, stopping mid-handshake, dripping it, sending garbage after a good handshake, and
+//! server's id, sending nothing, stopping mid-handshake, dripping it, sending garbage after a good handshake, and
 //! storms of alerts. The node's side, as a peer dialling it sees it: each case gets a clear log
 //! line naming the address and the reason, only that connection is closed, and the ensemble keeps
 //! its leader and still re-elects at the end. Then the same for a node dialling a server whose
@@ -210,6 +210,14 @@ fn plaintext_and_garbage_are_refused_on_both_ports() {
         tcp.write_all(&s.hello(port, 2)).expect("plaintext hello");
         assert!(tls::closed_by_peer(&tcp, Duration::from_secs(5)), "{port:?}: plaintext left open");
         println!("{}", s.refused(port, from, "Blocked insecure connection attempt"));
+        // A client that sends nothing (a stopped peer, a port scan) is not called insecure.
+        let from = src(base + 4);
+        let tcp = tls::connect_from(from, to).expect("connect");
+        assert!(tls::closed_by_peer(&tcp, Duration::from_secs(5)), "{port:?}: silence left open");
+        println!("{}", s.refused(port, from, "no TLS handshake: nothing arrived within"));
+        let from = src(base + 5);
+        drop(tls::connect_from(from, to).expect("connect"));
+        println!("{}", s.refused(port, from, "no TLS handshake: the peer closed the connection after 0 bytes"));
         // Garbage inside TLS after a good handshake.
         let from = src(base + 2);
         let store = s.store(&format!("garbage-{port:?}"), false, &[from], |_| {});

@@ -618,24 +618,50 @@ pub(super) fn accept(ctx: &TlsContext, tcp: &TcpStream, deadline: Instant) -> io
     Ok(TlsLink::new(handshake(conn.into(), tcp, deadline)?))
 }
 
+/// What the first bytes of an accepted connection say (`UnifiedServerSocket.detectMode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum FirstBytes {
+    Tls,
+    /// Five bytes that are no TLS record header.
+    NotTls,
+    /// Fewer than five bytes before the timeout or the end of the stream (ZooKeeper takes that for
+    /// plaintext): says what happened.
+    Incomplete(String),
+}
+
 /// `UnifiedServerSocket.detectMode`: whether the first bytes are a TLS record, waiting at most
 /// `timeout` for five of them (Java reads once; this waits for all five). Nothing is consumed.
-pub(super) fn looks_like_tls(tcp: &TcpStream, timeout: Duration) -> io::Result<bool> {
+pub(super) fn detect_mode(tcp: &TcpStream, timeout: Duration) -> io::Result<FirstBytes> {
     let deadline = Instant::now() + timeout;
     let mut b = [0u8; 5];
+    let mut seen = 0;
+    let silent = |seen: usize| {
+        FirstBytes::Incomplete(if seen == 0 {
+            format!("nothing arrived within {} ms", timeout.as_millis())
+        } else {
+            format!("only {seen} bytes arrived within {} ms", timeout.as_millis())
+        })
+    };
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Ok(false);
+            return Ok(silent(seen));
         }
         tcp.set_read_timeout(Some(left))?;
         match tcp.peek(&mut b) {
-            Ok(5) => return Ok(is_tls_record(&b)),
-            // EOF before five bytes.
-            Ok(0) => return Ok(false),
+            Ok(5) if is_tls_record(&b) => return Ok(FirstBytes::Tls),
+            Ok(5) => return Ok(FirstBytes::NotTls),
+            Ok(0) => {
+                return Ok(FirstBytes::Incomplete(format!("the peer closed the connection after {seen} bytes")));
+            }
             // Wait for more, briefly (peek returns at once while anything is buffered).
-            Ok(_) => std::thread::sleep(Duration::from_millis(2)),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(false),
+            Ok(n) => {
+                seen = n;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Ok(silent(seen));
+            }
             Err(e) => return Err(e),
         }
     }
