@@ -128,7 +128,11 @@ for byte on the election port, and logs its state changes to stderr (RUST_LOG co
                         .value_parser(value_parser!(PathBuf))
                         .help("Directory for configs, data and logs (default: a fresh one under the temp dir)"),
                 )
-                .arg(tick_time("200")),
+                .arg(tick_time("200"))
+                .arg(Arg::new("tls").long("tls").action(ArgAction::SetTrue).help(
+                    "Quorum TLS with certificates generated into DIR/certs; node N runs on 127.0.1.N, which its \
+certificate names, so that the server id it claims is checked against it",
+                )),
         )
 }
 
@@ -181,6 +185,7 @@ fn ensemble(m: &ArgMatches) -> ExitCode {
         run_for: m.get_one::<f64>("for").map(|s| Duration::from_secs_f64(s.max(0.0))),
         dir: m.get_one::<PathBuf>("dir").cloned(),
         tick_time: value(m, "tick_time"),
+        tls: m.get_flag("tls"),
     };
     match ensemble::run(opts) {
         Ok(true) => ExitCode::SUCCESS,

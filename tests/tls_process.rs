@@ -360,3 +360,30 @@ fn unusable_store_files_stop_the_node_at_start_naming_the_file() {
     c.start_all();
     assert_eq!(c.wait_broadcast(&ALL, T), (3, 1));
 }
+
+#[test]
+fn ensemble_command_with_tls_shows_the_handshakes_and_its_peers_over_tls() {
+    let tmp = tempfile::Builder::new().prefix("zkelect-ensemble-").tempdir().expect("temp dir");
+    let dir = tmp.path().join("ensemble");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zkelect"))
+        .args(["ensemble", "--tls", "--nodes", "3", "--for", "3", "--dir"])
+        .arg(&dir)
+        .output()
+        .expect("run ensemble");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("n2: election 127.0.1.2:"), "{text}");
+    assert!(text.contains("settled after") && text.contains("leader is server 3"), "{text}");
+    assert!(text.contains("] SSL handshake complete with 127.0.1."), "{text}");
+    assert!(text.contains("[n1] Quorum TLS: on (accepts TLS only)"), "{text}");
+    for peer in [2, 3] {
+        assert!(text.contains(&format!("[n1] peer {peer} (participant, 127.0.1.{peer}:")), "{text}");
+    }
+    assert_eq!(text.matches(&format!("): TLS {SUITE}\n")).count(), 2, "{text}");
+    assert!(!text.contains("Refusing"), "{text}");
+    for f in ["ca.pem", "node1.pem", "node2.pem", "node3.pem"] {
+        assert!(dir.join("certs").join(f).exists(), "{f}");
+    }
+    let cfg = std::fs::read_to_string(dir.join("n1/zoo.cfg")).expect("zoo.cfg");
+    assert!(cfg.contains("sslQuorum=true\n") && cfg.contains("ssl.quorum.keyStore.type=PEM\n"), "{cfg}");
+}

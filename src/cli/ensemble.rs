@@ -1,12 +1,19 @@
 //! `zkelect ensemble`: a local N-node ensemble on 127.0.0.1 for trying zkelect out. Writes the
 //! configs into a fresh directory, starts N `zkelect start` children, streams their state changes
 //! with node prefixes, prints the leader once all agree, and stops them all at the end.
+//!
+//! With `--tls`, quorum TLS: a CA and a certificate per node are generated into `<dir>/certs`,
+//! node N runs on 127.0.1.N (its certificate names that address, 127.0.0.1 and localhost, so that
+//! the server id it claims is checked against its certificate), the TLS handshakes are shown, and
+//! once settled node 1's view of its peers' connections (`elec`).
 
+use super::certs::{self, Ca};
 use super::localports::free_ports;
 use super::logs::{parse_milestone, parse_state};
-use super::zoocfg::{local_ensemble, write_local_node};
+use super::zoocfg::{ZooCfg, local_ensemble, write_local_node};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -18,6 +25,8 @@ pub struct Options {
     pub run_for: Option<Duration>,
     pub dir: Option<PathBuf>,
     pub tick_time: u64,
+    /// Quorum TLS with generated certificates, node N on 127.0.1.N.
+    pub tls: bool,
 }
 
 /// What a node said about itself, parsed from its log.
@@ -40,10 +49,21 @@ pub fn run(opts: Options) -> Result<bool, String> {
     }
     let p = free_ports(3 * opts.nodes).map_err(|e| format!("cannot allocate ports: {e}"))?;
     let ports: Vec<(u16, u16, u16)> = p.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect();
-    write_configs(&dir, &ports, opts.tick_time)?;
+    let hosts: Vec<String> = (1..=opts.nodes).map(|sid| host(opts.tls, sid)).collect();
+    if opts.tls {
+        write_tls_configs(&dir, &hosts, &ports, opts.tick_time)?;
+    } else {
+        write_configs(&dir, &ports, opts.tick_time)?;
+    }
     say!("ensemble of {} nodes in {}", opts.nodes, dir.display());
-    for (sid, (_, election, client)) in (1..).zip(&ports) {
-        say!("  n{sid}: election 127.0.0.1:{election}, 4lw 127.0.0.1:{client}");
+    for (sid, ((_, election, client), host)) in (1..).zip(ports.iter().zip(&hosts)) {
+        say!("  n{sid}: election {host}:{election}, 4lw {host}:{client}");
+    }
+    if opts.tls {
+        say!(
+            "quorum TLS (sslQuorum=true) on the election and quorum ports; CA and node certificates in {}",
+            dir.join("certs").display()
+        );
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the zkelect binary: {e}"))?;
     let (tx, rx) = mpsc::channel();
@@ -55,7 +75,11 @@ pub fn run(opts: Options) -> Result<bool, String> {
         }
     }
     drop(tx);
-    let settled = Watch::new(opts.nodes).run(&rx, opts.run_for);
+    let mut watch = Watch::new(opts.nodes);
+    if opts.tls {
+        watch.show_peers = Some((hosts[0].clone(), ports[0].2));
+    }
+    let settled = watch.run(&rx, opts.run_for);
     nodes.stop();
     say!("stopped all {} nodes; logs are in {}", opts.nodes, dir.display());
     Ok(settled)
@@ -70,11 +94,13 @@ struct Watch {
     /// The leadership last announced, until a node goes LOOKING again.
     shown: Option<(i64, i64)>,
     start: Instant,
+    /// Where to ask for a node's view of its peer connections once settled (host, client port).
+    show_peers: Option<(String, u16)>,
 }
 
 impl Watch {
     fn new(nodes: usize) -> Watch {
-        Watch { nodes, alive: nodes, decided: BTreeMap::new(), shown: None, start: Instant::now() }
+        Watch { nodes, alive: nodes, decided: BTreeMap::new(), shown: None, start: Instant::now(), show_peers: None }
     }
 
     /// Follows the reports until `run_for` has passed (if given) or every node exited; returns
@@ -126,9 +152,68 @@ impl Watch {
             first.1,
             self.nodes - 1
         );
+        if let Some((host, port)) = &self.show_peers {
+            show_peers(host, *port);
+        }
         let _ = std::io::stdout().flush();
         self.shown = Some(first);
     }
+}
+
+/// Prints node 1's quorum TLS state and its peer connections (from `srvr` and `elec`).
+fn show_peers(host: &str, port: u16) {
+    let ask = |word: &[u8]| -> Option<String> {
+        let mut s = std::net::TcpStream::connect((host, port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        s.write_all(word).ok()?;
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        Some(out)
+    };
+    if let Some(line) = ask(b"srvr").and_then(|t| t.lines().find(|l| l.starts_with("Quorum TLS:")).map(str::to_string))
+    {
+        say!("[n1] {line}");
+    }
+    let elec = ask(b"elec").unwrap_or_default();
+    let peers = elec.lines().skip_while(|l| !l.starts_with("Peers:")).skip(1).take_while(|l| l.starts_with("  "));
+    for line in peers {
+        // "  2 (participant, 127.0.1.2:…): connected; last vote …; TLS TLSv1.2 - …; notifications …"
+        let (who, rest) = line.trim().split_once("): ").unwrap_or((line.trim(), ""));
+        let link = rest.split("; ").find(|p| p.starts_with("TLS ") || *p == "plaintext").unwrap_or("not connected");
+        say!("[n1] peer {who}): {link}");
+    }
+}
+
+/// Where node `sid` runs: 127.0.1.`sid` with quorum TLS (each certificate names its own node's
+/// address, so the server id it claims is checked against it), else 127.0.0.1.
+fn host(tls: bool, sid: usize) -> String {
+    if tls { format!("127.0.1.{sid}") } else { "127.0.0.1".to_string() }
+}
+
+/// A CA and a certificate per node in `dir/certs`, and each node's zoo.cfg with quorum TLS in
+/// `dir/n<sid>`, node `sid` on `hosts[sid - 1]`.
+fn write_tls_configs(dir: &Path, hosts: &[String], ports: &[(u16, u16, u16)], tick: u64) -> Result<(), String> {
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).map_err(|e| format!("cannot create {}: {e}", certs.display()))?;
+    let ca = Ca::new("zkelect ensemble CA")?;
+    let trust = certs::write_trust_store(&ca, &certs).map_err(|e| format!("cannot write the CA certificate: {e}"))?;
+    let shared = (1..)
+        .zip(hosts.iter().zip(ports))
+        .fold(ZooCfg::new(tick), |cfg, (sid, (h, (q, e, _)))| cfg.server(sid, h, *q, *e));
+    let shared = shared.extra("4lw.commands.whitelist=*\nstandaloneEnabled=false\n");
+    for (sid, (h, (_, _, client))) in (1..).zip(hosts.iter().zip(ports)) {
+        let ip: IpAddr = h.parse().map_err(|e| format!("{h}: {e}"))?;
+        let key = certs::write_node_key_store(&ca, &certs, sid, ip)?;
+        let node = dir.join(format!("n{sid}"));
+        shared
+            .clone()
+            .data_dir(&node)
+            .client(h, *client)
+            .extra(&certs::zoo_cfg_lines(&key, &trust))
+            .write(&node, sid)
+            .map_err(|e| format!("cannot write the configs: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The running nodes and the threads that read their logs.
@@ -207,6 +292,10 @@ fn interesting(sid: usize, line: &str) -> Option<Report> {
     let session_setup = milestone.as_ref().is_some_and(|m| m.phase == "discovery" || m.phase == "synchronization");
     let show = (parse_state(msg).is_some() && !session_setup)
         || msg.contains("LEADER ELECTION TOOK")
+        || msg.starts_with("Using TLS encrypted quorum communication")
+        || msg.starts_with("SSL handshake complete with")
+        || msg.starts_with("Accepted TLS connection from")
+        || msg.starts_with("Refusing a connection from")
         || line.contains(" ERROR ")
         || msg.contains("stepping down")
         || msg.starts_with("Exception when following");
