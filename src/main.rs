@@ -101,7 +101,10 @@ for byte on the election port, and logs its state changes to stderr (RUST_LOG co
                         .long("keep-logs")
                         .action(ArgAction::SetTrue)
                         .help("Keep every run's configs and node logs and print where they are"),
-                ),
+                )
+                .arg(Arg::new("tls").long("tls").action(ArgAction::SetTrue).help(
+                    "Run every ensemble (ZooKeeper's too) with quorum TLS: generated certificates, node N on 127.0.1.N",
+                )),
         )
         .subcommand(
             Command::new("ensemble")
@@ -168,6 +171,7 @@ fn bench(m: &ArgMatches) -> ExitCode {
         out: m.get_one::<PathBuf>("out").cloned(),
         tick_time: value(m, "tick_time"),
         keep_logs: m.get_flag("keep_logs"),
+        tls: m.get_flag("tls"),
     };
     match bench::run(opts) {
         Ok(()) => ExitCode::SUCCESS,

@@ -51,7 +51,7 @@ pub fn run(opts: Options) -> Result<bool, String> {
     let ports: Vec<(u16, u16, u16)> = p.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect();
     let hosts: Vec<String> = (1..=opts.nodes).map(|sid| host(opts.tls, sid)).collect();
     if opts.tls {
-        write_tls_configs(&dir, &hosts, &ports, opts.tick_time)?;
+        write_tls_configs(&dir, &hosts, &ports, opts.tick_time, "4lw.commands.whitelist=*\nstandaloneEnabled=false\n")?;
     } else {
         write_configs(&dir, &ports, opts.tick_time)?;
     }
@@ -191,8 +191,14 @@ fn host(tls: bool, sid: usize) -> String {
 }
 
 /// A CA and a certificate per node in `dir/certs`, and each node's zoo.cfg with quorum TLS in
-/// `dir/n<sid>`, node `sid` on `hosts[sid - 1]`.
-fn write_tls_configs(dir: &Path, hosts: &[String], ports: &[(u16, u16, u16)], tick: u64) -> Result<(), String> {
+/// `dir/n<sid>` (`extra` lines included), node `sid` on `hosts[sid - 1]`; returns the zoo.cfg paths.
+pub(super) fn write_tls_configs(
+    dir: &Path,
+    hosts: &[String],
+    ports: &[(u16, u16, u16)],
+    tick: u64,
+    extra: &str,
+) -> Result<Vec<PathBuf>, String> {
     let certs = dir.join("certs");
     std::fs::create_dir_all(&certs).map_err(|e| format!("cannot create {}: {e}", certs.display()))?;
     let ca = Ca::new("zkelect ensemble CA")?;
@@ -200,20 +206,22 @@ fn write_tls_configs(dir: &Path, hosts: &[String], ports: &[(u16, u16, u16)], ti
     let shared = (1..)
         .zip(hosts.iter().zip(ports))
         .fold(ZooCfg::new(tick), |cfg, (sid, (h, (q, e, _)))| cfg.server(sid, h, *q, *e));
-    let shared = shared.extra("4lw.commands.whitelist=*\nstandaloneEnabled=false\n");
+    let shared = shared.extra(extra);
+    let mut written = Vec::new();
     for (sid, (h, (_, _, client))) in (1..).zip(hosts.iter().zip(ports)) {
         let ip: IpAddr = h.parse().map_err(|e| format!("{h}: {e}"))?;
         let key = certs::write_node_key_store(&ca, &certs, sid, ip)?;
         let node = dir.join(format!("n{sid}"));
-        shared
+        let cfg = shared
             .clone()
             .data_dir(&node)
             .client(h, *client)
             .extra(&certs::zoo_cfg_lines(&key, &trust))
             .write(&node, sid)
             .map_err(|e| format!("cannot write the configs: {e}"))?;
+        written.push(cfg);
     }
-    Ok(())
+    Ok(written)
 }
 
 /// The running nodes and the threads that read their logs.
