@@ -118,6 +118,18 @@ impl PeerStream {
                     log::debug!("Accepted plaintext connection from {remote}");
                 }
             }
+        } else {
+            // Plaintext only. A ClientHello here comes from a peer already switched to sslQuorum
+            // (a step of the rolling upgrade skipped); read as a handshake, its bytes would name
+            // an absurd server id. A plaintext peer sends its first bytes at once.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if tls::detect_mode(&stream.tcp, left)? == FirstBytes::Tls {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a TLS handshake, but this node accepts plaintext only (sslQuorum=false, portUnification=false; \
+                     portUnification=true accepts both)",
+                ));
+            }
         }
         stream.tcp.set_write_timeout(Some(opts.timeout))?;
         Ok(stream)
