@@ -472,3 +472,28 @@ fn a_node_dialling_a_server_with_a_wrong_certificate_refuses_it() {
     c.start(leader);
     c.wait_new_epoch(&[2, 3, 4], epoch, T);
 }
+
+#[test]
+fn with_the_binding_switched_off_a_trusted_certificate_may_claim_any_id_as_in_zookeeper() {
+    // zkelect.sslQuorum.bindSidToCertificate=false: ZooKeeper's own behaviour. The certificate must
+    // still name the address it comes from (hostname verification), but not the claimed server.
+    let mut c = Cluster::on_own_addresses(3, 0, "zkelect.sslQuorum.bindSidToCertificate=false\n");
+    c.enable_tls(TLS_ONLY);
+    c.start_all();
+    c.wait_broadcast(&ALL, T);
+    let rogue = Pki::new(&c.dir.join("rogue"), "rogue CA");
+    let s = Setup { c, leader: 3, epoch: 1, rogue };
+    let from = src(1);
+    let store = s.store("impostor", false, &[from], |_| {});
+    assert!(s.attempt(from, Port::Election, Some(&store), 2));
+    let line = wait_for(T, "the impostor's connection taken as server 2's", || {
+        s.c.log(1).lines().find(|l| l.contains(&format!("Accepted TLS connection from {from}:"))).map(str::to_string)
+    });
+    println!("{line}");
+    assert!(!s.c.log(1).contains(&format!("Refusing a connection from {from}:")), "{}", s.c.log(1));
+    // Hostname verification still applies.
+    let from = src(2);
+    let store = s.store("elsewhere", false, &["127.0.9.9".parse().expect("ip")], |_| {});
+    assert!(s.attempt(from, Port::Election, Some(&store), 2));
+    s.refused(Port::Election, from, &format!("its certificate does not name its address {from}"));
+}

@@ -297,6 +297,28 @@ fn reload_uses_replaced_stores_for_new_connections_and_keeps_the_old_on_a_broken
         })
     };
     assert!(warned(1) || warned(2), "{}\n{}", c.log(1), c.log(2));
+
+    // Repaired: the next connection picks the good file up again.
+    let reloads = |c: &Cluster| c.log(1).matches("Quorum TLS key or trust store changed").count();
+    let before = reloads(&c);
+    replace_file(&c.pki().trust_store, &both);
+    wait_for(T, "node 1 reading the repaired trust store", || {
+        let _ = presented(&c);
+        (reloads(&c) > before).then_some(())
+    });
+}
+
+#[test]
+fn revocation_settings_are_not_silently_ignored() {
+    let mut c = tls_cluster(3, "");
+    c.append_config(&[1], "ssl.quorum.crl=true\n");
+    c.start(1);
+    wait_for(T, "a warning about ssl.quorum.crl", || {
+        c.log(1)
+            .lines()
+            .any(|l| l.contains(" WARN ") && l.contains("zkelect does not check certificate revocation"))
+            .then_some(())
+    });
 }
 
 /// A key store holding a certificate and a key of a type zkelect (and ZooKeeper) cannot sign

@@ -107,6 +107,13 @@ impl Security {
             return Ok(Security::plaintext());
         }
         let ctx = Arc::new(TlsContext::load(cfg)?);
+        if cfg.crl || cfg.ocsp {
+            log::warn!(
+                "ssl.quorum.crl or ssl.quorum.ocsp is set, but zkelect does not check certificate revocation: a \
+                 revoked certificate that chains to the trust store is still accepted (to shut a peer out, trust a CA \
+                 that did not sign its certificate)"
+            );
+        }
         let accept = match (cfg.ssl_quorum, cfg.port_unification) {
             (_, true) => Accept::Both { detect: Duration::from_millis(cfg.handshake_detection_timeout_ms.into()) },
             (true, false) => Accept::TlsOnly,
