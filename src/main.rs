@@ -225,7 +225,10 @@ leader's zkelect, at tickTime 100 and 2000 unless --tick-time is given); writes 
                         .value_parser(value_parser!(usize))
                         .default_value("20")
                         .help("With --singleton: faults of each kind per tickTime"),
-                ),
+                )
+                .arg(Arg::new("tls").long("tls").action(ArgAction::SetTrue).help(
+                    "Run every ensemble (ZooKeeper's too) with quorum TLS: generated certificates, node N on 127.0.1.N",
+                )),
         )
         .subcommand(
             Command::new("ensemble")
@@ -259,7 +262,11 @@ temp dir, removed afterwards)",
                         .long("keep")
                         .action(ArgAction::SetTrue)
                         .help("Keep the configs, data and logs afterwards and print where they are"),
-                ),
+                )
+                .arg(Arg::new("tls").long("tls").action(ArgAction::SetTrue).help(
+                    "Quorum TLS with certificates generated into DIR/certs; node N runs on 127.0.1.N, which its \
+certificate names, so that the server id it claims is checked against it",
+                )),
         )
         .subcommand(
             Command::new("completions")
@@ -362,6 +369,7 @@ fn bench(m: &ArgMatches) -> ExitCode {
         out: m.get_one::<PathBuf>("out").cloned(),
         tick_time: value(m, "tick_time"),
         keep_logs: m.get_flag("keep_logs"),
+        tls: m.get_flag("tls"),
     };
     match bench::run(opts) {
         Ok(()) => ExitCode::SUCCESS,
@@ -381,6 +389,7 @@ fn ensemble(m: &ArgMatches) -> ExitCode {
         dir: m.get_one::<PathBuf>("dir").cloned(),
         tick_time: value(m, "tick_time"),
         keep: m.get_flag("keep"),
+        tls: m.get_flag("tls"),
     };
     match ensemble::run(opts) {
         Ok(true) => ExitCode::SUCCESS,

@@ -4,13 +4,20 @@
 //! node prefixes, prints the leader whenever the running nodes agree, and stops them all at the
 //! end: after `--for`, on SIGTERM, SIGINT or SIGHUP, or when every node has exited. The directory
 //! is removed afterwards unless `--keep` (or `--dir`) asks for it.
+//!
+//! With `--tls`, quorum TLS: a CA and a certificate per node are generated into `<dir>/certs`,
+//! node N runs on 127.0.1.N (its certificate names that address, 127.0.0.1 and localhost, so that
+//! the server id it claims is checked against its certificate), the TLS handshakes are shown, and
+//! once settled node 1's view of its peers' connections (`elec`).
 
+use super::certs::{self, Ca};
 use super::localports::free_ports;
 use super::logs::{parse_milestone, parse_state};
-use super::zoocfg::{local_ensemble, write_local_node};
+use super::zoocfg::{ZooCfg, local_ensemble, write_local_node};
 use crossbeam_channel::{Receiver, Sender, select};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::IpAddr;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -28,6 +35,8 @@ pub struct Options {
     pub tick_time: u64,
     /// Keep the directory (configs, data, logs) after the run.
     pub keep: bool,
+    /// Quorum TLS with generated certificates, node N on 127.0.1.N.
+    pub tls: bool,
 }
 
 /// How long the nodes get for an orderly stop (SIGTERM) before they are killed.
@@ -73,7 +82,12 @@ pub fn run(opts: Options) -> Result<bool, String> {
 fn run_in(opts: &Options, dir: &Path) -> Result<bool, String> {
     let p = free_ports(3 * opts.nodes).map_err(|e| format!("cannot allocate ports: {e}"))?;
     let ports: Vec<(u16, u16, u16)> = p.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect();
-    write_configs(dir, &ports, opts.tick_time)?;
+    let hosts: Vec<String> = (1..=opts.nodes).map(|sid| host(opts.tls, sid)).collect();
+    if opts.tls {
+        write_tls_configs(dir, &hosts, &ports, opts.tick_time, "4lw.commands.whitelist=*\nstandaloneEnabled=false\n")?;
+    } else {
+        write_configs(dir, &ports, opts.tick_time)?;
+    }
     // Watched before any node starts: a stop asked for during start-up stops the nodes started so far.
     let signals = SignalWatcher::start(&Signal::STOP).map_err(|e| format!("cannot watch signals: {e}"))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the zkelect binary: {e}"))?;
@@ -87,10 +101,19 @@ fn run_in(opts: &Options, dir: &Path) -> Result<bool, String> {
     }
     drop(tx);
     say!("ensemble of {} in {}", plural(opts.nodes, "node", "nodes"), dir.display());
-    for (sid, (_, election, client)) in (1..).zip(&ports) {
-        say!("  n{sid}: pid {}, election 127.0.0.1:{election}, 4lw 127.0.0.1:{client}", nodes.pid(sid));
+    for (sid, ((_, election, client), host)) in (1..).zip(ports.iter().zip(&hosts)) {
+        say!("  n{sid}: pid {}, election {host}:{election}, 4lw {host}:{client}", nodes.pid(sid));
+    }
+    if opts.tls {
+        say!(
+            "quorum TLS (sslQuorum=true) on the election and quorum ports; CA and node certificates in {}",
+            dir.join("certs").display()
+        );
     }
     let mut watch = Watch::new(opts.nodes);
+    if opts.tls {
+        watch.show_peers = Some((hosts[0].clone(), ports[0].2));
+    }
     let end = watch.run(&rx, signals.receiver(), &mut nodes, opts.run_for);
     // What the nodes log while they stop one after another is no news.
     nodes.quiet.store(true, Ordering::Relaxed);
@@ -167,6 +190,8 @@ struct Watch {
     unsettled_since: Instant,
     settled_before: bool,
     start: Instant,
+    /// Where to ask for a node's view of its peer connections once settled (host, client port).
+    show_peers: Option<(String, u16)>,
 }
 
 impl Watch {
@@ -180,6 +205,7 @@ impl Watch {
             unsettled_since: now,
             settled_before: false,
             start: now,
+            show_peers: None,
         }
     }
 
@@ -279,6 +305,9 @@ impl Watch {
         let _ = std::io::stdout().flush();
         self.shown = Some(key);
         self.settled_before = true;
+        if let Some((host, port)) = &self.show_peers {
+            show_peers(host, *port);
+        }
     }
 }
 
@@ -374,6 +403,70 @@ fn exit_lines(sid: usize, pid: u32, status: Option<ExitStatus>, last_lines: &[St
     out
 }
 
+/// Prints node 1's quorum TLS state and its peer connections (from `srvr` and `elec`).
+fn show_peers(host: &str, port: u16) {
+    let ask = |word: &[u8]| -> Option<String> {
+        let mut s = std::net::TcpStream::connect((host, port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        s.write_all(word).ok()?;
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        Some(out)
+    };
+    if let Some(line) = ask(b"srvr").and_then(|t| t.lines().find(|l| l.starts_with("Quorum TLS:")).map(str::to_string))
+    {
+        say!("[n1] {line}");
+    }
+    let elec = ask(b"elec").unwrap_or_default();
+    let peers = elec.lines().skip_while(|l| !l.starts_with("Peers:")).skip(1).take_while(|l| l.starts_with("  "));
+    for line in peers {
+        // "  2 (participant, 127.0.1.2:…): connected; last vote …; TLS TLSv1.2 - …; notifications …"
+        let (who, rest) = line.trim().split_once("): ").unwrap_or((line.trim(), ""));
+        let link = rest.split("; ").find(|p| p.starts_with("TLS ") || *p == "plaintext").unwrap_or("not connected");
+        say!("[n1] peer {who}): {link}");
+    }
+}
+
+/// Where node `sid` runs: 127.0.1.`sid` with quorum TLS (each certificate names its own node's
+/// address, so the server id it claims is checked against it), else 127.0.0.1.
+fn host(tls: bool, sid: usize) -> String {
+    if tls { format!("127.0.1.{sid}") } else { "127.0.0.1".to_string() }
+}
+
+/// A CA and a certificate per node in `dir/certs`, and each node's zoo.cfg with quorum TLS in
+/// `dir/n<sid>` (`extra` lines included), node `sid` on `hosts[sid - 1]`; returns the zoo.cfg paths.
+pub(super) fn write_tls_configs(
+    dir: &Path,
+    hosts: &[String],
+    ports: &[(u16, u16, u16)],
+    tick: u64,
+    extra: &str,
+) -> Result<Vec<PathBuf>, String> {
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).map_err(|e| format!("cannot create {}: {e}", certs.display()))?;
+    let ca = Ca::new("zkelect ensemble CA")?;
+    let trust = certs::write_trust_store(&ca, &certs).map_err(|e| format!("cannot write the CA certificate: {e}"))?;
+    let shared = (1..)
+        .zip(hosts.iter().zip(ports))
+        .fold(ZooCfg::new(tick), |cfg, (sid, (h, (q, e, _)))| cfg.server(sid, h, *q, *e));
+    let shared = shared.extra(extra);
+    let mut written = Vec::new();
+    for (sid, (h, (_, _, client))) in (1..).zip(hosts.iter().zip(ports)) {
+        let ip: IpAddr = h.parse().map_err(|e| format!("{h}: {e}"))?;
+        let key = certs::write_node_key_store(&ca, &certs, sid, ip)?;
+        let node = dir.join(format!("n{sid}"));
+        let cfg = shared
+            .clone()
+            .data_dir(&node)
+            .client(h, *client)
+            .extra(&certs::zoo_cfg_lines(&key, &trust))
+            .write(&node, sid)
+            .map_err(|e| format!("cannot write the configs: {e}"))?;
+        written.push(cfg);
+    }
+    Ok(written)
+}
+
 /// Each node's zoo.cfg and myid in `dir/n<sid>`.
 fn write_configs(dir: &Path, ports: &[(u16, u16, u16)], tick: u64) -> Result<(), String> {
     let shared = local_ensemble(tick, ports).extra("4lw.commands.whitelist=*\nstandaloneEnabled=false\n");
@@ -440,7 +533,11 @@ fn interesting(sid: usize, line: &str) -> Option<Report> {
         || msg.contains("LEADER ELECTION TOOK")
         || line.contains(" ERROR ")
         || msg.contains("stepping down")
-        || msg.starts_with("Exception when following");
+        || msg.starts_with("Exception when following")
+        || msg.starts_with("Using TLS encrypted quorum communication")
+        || msg.starts_with("SSL handshake complete with")
+        || msg.starts_with("Accepted TLS connection from")
+        || msg.starts_with("Refusing a connection from");
     if show {
         say!("[n{sid}] {msg}");
     }

@@ -27,6 +27,10 @@ pub struct Cluster {
     pub rust_log: String,
     /// Each node in its own network namespace (then every node uses the same ports on its own address).
     pub net: Option<super::netns::Net>,
+    /// Node N on 127.0.1.N instead of 127.0.0.1 (see [`Cluster::host`]).
+    pub own_addresses: bool,
+    /// The CA and key stores of quorum TLS (see [`Cluster::enable_tls`]).
+    pub pki: Option<super::tls::Pki>,
     children: BTreeMap<i64, Child>,
     /// Helper processes (relays…), killed with the nodes.
     helpers: Vec<Child>,
@@ -67,6 +71,8 @@ impl Cluster {
             multi_address: false,
             rust_log: std::env::var("ZKELECT_TEST_LOG").unwrap_or_else(|_| "info".into()),
             net: None,
+            own_addresses: false,
+            pki: None,
             children: BTreeMap::new(),
             helpers: Vec::new(),
             extra: extra.to_string(),
@@ -93,6 +99,59 @@ impl Cluster {
         self.java.extend(sids.iter().copied());
         self.write_configs();
         self
+    }
+
+    /// `voters` participants and `observers` observers, node N on its own loopback address
+    /// 127.0.1.N. Every loopback dial has the source address 127.0.0.1, which no node is
+    /// configured at, so a certificate (naming its node's address and 127.0.0.1) matches the
+    /// configured host of its own node only: the binding of server ids to certificates is
+    /// really exercised.
+    pub fn on_own_addresses(voters: i64, observers: i64, extra: &str) -> Cluster {
+        let mut c = Cluster::new(voters, observers, extra);
+        c.own_addresses = true;
+        c.write_configs();
+        c
+    }
+
+    /// A mixed ensemble (see [`Cluster::mixed`]) with node N on 127.0.1.N.
+    pub fn mixed_on_own_addresses(voters: i64, java: &[i64], extra: &str) -> Cluster {
+        let mut c = Cluster::mixed(voters, java, false, extra);
+        c.own_addresses = true;
+        c.write_configs();
+        c
+    }
+
+    /// Makes a CA and a key store for every node (naming the node's address, 127.0.0.1 and
+    /// localhost) in `dir/tls`, and adds the store keys and `mode` (e.g. `tls::TLS_ONLY`) to every
+    /// node's zoo.cfg.
+    pub fn enable_tls(&mut self, mode: &str) {
+        let pki = super::tls::Pki::new(&self.dir.join("tls"), "zkelect test CA");
+        let sids: Vec<i64> = self.ports.keys().copied().collect();
+        for sid in sids {
+            let ip = self.host(sid).parse().expect("node address");
+            let lines = super::tls::store_lines(&pki.node_store(sid, ip), &pki.trust_store);
+            self.append_config(&[sid], &format!("{lines}{mode}"));
+        }
+        self.pki = Some(pki);
+    }
+
+    pub fn pki(&self) -> &super::tls::Pki {
+        self.pki.as_ref().expect("TLS enabled")
+    }
+
+    /// Node `sid`'s election address as a socket address.
+    pub fn election_addr(&self, sid: i64) -> std::net::SocketAddr {
+        format!("{}:{}", self.host(sid), self.ports[&sid].1).parse().expect("election address")
+    }
+
+    /// Node `sid`'s quorum address as a socket address.
+    pub fn quorum_addr(&self, sid: i64) -> std::net::SocketAddr {
+        format!("{}:{}", self.host(sid), self.ports[&sid].0).parse().expect("quorum address")
+    }
+
+    /// Sends a four-letter word to node `sid`'s client port and returns the whole answer.
+    pub fn ask(&self, sid: i64, word: &str) -> String {
+        super::ask_at(&self.host(sid), self.ports[&sid].2, word.as_bytes())
     }
 
     /// `n` voters, each in a network namespace of its own (needs root; see `netns`).
@@ -136,8 +195,13 @@ impl Cluster {
         self.net.as_ref().expect("cluster in namespaces")
     }
 
+    /// Where node `sid` runs: its namespace's address, 127.0.1.`sid` on own addresses, else 127.0.0.1.
     pub fn host(&self, sid: i64) -> String {
-        self.net.as_ref().map_or_else(|| "127.0.0.1".to_string(), |n| n.ips[&sid].clone())
+        match &self.net {
+            Some(n) => n.ips[&sid].clone(),
+            None if self.own_addresses => format!("127.0.1.{sid}"),
+            None => "127.0.0.1".to_string(),
+        }
     }
 
     fn write_configs(&self) {
@@ -249,6 +313,23 @@ impl Cluster {
     pub fn kill_tree(&mut self, sid: i64) {
         for p in self.kill(sid) {
             p.kill();
+        }
+    }
+
+    /// Waits up to `timeout` for node `sid` to exit by itself; its exit code if it did (the
+    /// process is reaped then), `None` if it still runs.
+    pub fn wait_exit(&mut self, sid: i64, timeout: Duration) -> Option<i32> {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            let c = self.children.get_mut(&sid)?;
+            if let Ok(Some(status)) = c.try_wait() {
+                self.children.remove(&sid);
+                return Some(status.code().unwrap_or(-1));
+            }
+            if std::time::Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

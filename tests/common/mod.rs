@@ -4,6 +4,8 @@
 // rest would be dead code in that binary.
 #![allow(dead_code)]
 
+#[path = "../../src/cli/certs.rs"]
+pub mod certs;
 pub mod cluster;
 pub mod daemon;
 pub mod fencing;
@@ -14,6 +16,7 @@ pub mod logs;
 pub mod netns;
 pub mod scripted_peer;
 pub mod tier;
+pub mod tls;
 #[path = "../../src/cli/zoocfg.rs"]
 pub mod zoocfg;
 #[path = "../../src/cli/zookeeper.rs"]
@@ -224,8 +227,13 @@ impl Rng {
 
 /// Sends a four-letter word to 127.0.0.1:`port` and returns the whole answer.
 pub fn ask(port: u16, word: &[u8]) -> String {
+    ask_at("127.0.0.1", port, word)
+}
+
+/// Sends a four-letter word to `host`:`port` and returns the whole answer.
+pub fn ask_at(host: &str, port: u16, word: &[u8]) -> String {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut s = std::net::TcpStream::connect((host, port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
     s.write_all(word).expect("write");
     let mut out = String::new();

@@ -1,0 +1,151 @@
+//! The mixed-ensemble failover row of `zkelect bench --vs-zookeeper`: three servers on 127.0.0.1,
+//! some of them zkelect, the others Debian's ZooKeeper, with ZooKeeper server 3 leading. It is
+//! killed (kill -9); the figure is the time until both survivors have settled on a new leadership
+//! (the last "… - broadcast" or "… - election-only" line of either log after the kill).
+
+use super::Series;
+use crate::cli::localports::free_ports;
+use crate::cli::logs::{now_ms, parse_milestone, parse_timestamp_ms};
+use crate::cli::zoocfg::{local_ensemble, write_local_node};
+use crate::cli::zookeeper;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// JVM options of the ZooKeeper servers: small and quick to start (several share 2 cores).
+const JVM_OPTIONS: [&str; 3] = ["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"];
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The ensembles compared: a name and the sids run by zkelect (the others are ZooKeeper).
+const ENSEMBLES: [(&str, &[usize]); 3] =
+    [("3 ZooKeeper servers", &[]), ("zkelect 1 + ZooKeeper 2, 3", &[1]), ("zkelect 1, 2 + ZooKeeper 3", &[1, 2])];
+
+struct Mixed {
+    dir: PathBuf,
+    zkelect: Vec<usize>,
+    children: BTreeMap<usize, Child>,
+}
+
+impl Mixed {
+    fn new(root: &Path, zkelect: &[usize], tick: u64) -> Result<Mixed, String> {
+        let dir = root.join(format!("mixed-{}-{}", zkelect.len(), now_ms()));
+        let p = free_ports(9).map_err(|e| format!("cannot allocate ports: {e}"))?;
+        let ports: Vec<(u16, u16, u16)> = p.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect();
+        let shared = local_ensemble(tick, &ports).extra("4lw.commands.whitelist=*\nadmin.enableServer=false\n");
+        for (sid, (_, _, client)) in (1..).zip(&ports) {
+            let cfg = write_local_node(&shared, &dir, sid, *client).map_err(|e| format!("{}: {e}", dir.display()))?;
+            if !zkelect.contains(&(sid as usize)) {
+                let d = cfg.parent().unwrap_or(&dir);
+                zookeeper::write_log4j(d, &d.join("node.log")).map_err(|e| format!("{}: {e}", d.display()))?;
+            }
+        }
+        Ok(Mixed { dir, zkelect: zkelect.to_vec(), children: BTreeMap::new() })
+    }
+
+    fn start(&mut self, sid: usize) -> Result<(), String> {
+        let d = self.dir.join(format!("n{sid}"));
+        let child = if self.zkelect.contains(&sid) {
+            let log = std::fs::File::create(d.join("node.log")).map_err(|e| e.to_string())?;
+            Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+                .arg("start")
+                .arg(d.join("zoo.cfg"))
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+        } else {
+            let options: Vec<String> = JVM_OPTIONS.iter().map(|o| o.to_string()).collect();
+            zookeeper::server_command(&d, &options).stdout(Stdio::null()).stderr(Stdio::null()).spawn()
+        }
+        .map_err(|e| format!("cannot start node {sid}: {e}"))?;
+        self.children.insert(sid, child);
+        Ok(())
+    }
+
+    fn kill(&mut self, sid: usize) {
+        if let Some(mut c) = self.children.remove(&sid) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The latest settled leadership in `sid`'s log at or after `since` ms: (time, leader).
+    fn settled(&self, sid: usize, since: u64) -> Option<(u64, Option<i64>)> {
+        let log = std::fs::read_to_string(self.dir.join(format!("n{sid}/node.log"))).unwrap_or_default();
+        log.lines()
+            .rev()
+            .filter_map(|l| {
+                let m = parse_milestone(l).filter(|m| m.phase == "broadcast" || m.phase == "election-only")?;
+                Some((parse_timestamp_ms(l)?, m.leader))
+            })
+            .find(|(t, _)| *t >= since)
+    }
+
+    /// Waits until every node in `sids` settled after `since`; the time of the last of them.
+    fn wait_settled(&self, sids: &[usize], since: u64) -> Option<u64> {
+        let end = Instant::now() + SETTLE_TIMEOUT;
+        while Instant::now() < end {
+            let times: Option<Vec<u64>> = sids.iter().map(|s| self.settled(*s, since).map(|(t, _)| t)).collect();
+            if let Some(t) = times {
+                return t.into_iter().max();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Mixed {
+    fn drop(&mut self) {
+        let sids: Vec<usize> = self.children.keys().copied().collect();
+        for sid in sids {
+            self.kill(sid);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One run: ZooKeeper servers first (so that ZooKeeper 3 leads), then zkelect; kill 3.
+fn failover_once(root: &Path, zkelect: &[usize], tick: u64) -> Result<f64, String> {
+    let mut m = Mixed::new(root, zkelect, tick)?;
+    let t0 = now_ms();
+    for sid in (1..=3).filter(|s| !zkelect.contains(s)) {
+        m.start(sid)?;
+    }
+    for &sid in zkelect {
+        m.start(sid)?;
+    }
+    m.wait_settled(&[1, 2, 3], t0).ok_or("the mixed ensemble did not settle")?;
+    if (1..=3).any(|s| m.settled(s, t0).and_then(|(_, l)| l) != Some(3)) {
+        return Err("ZooKeeper 3 does not lead".into());
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let kill = now_ms();
+    m.kill(3);
+    let agreed = m.wait_settled(&[1, 2], kill).ok_or("the survivors did not settle")?;
+    Ok(agreed.saturating_sub(kill) as f64)
+}
+
+/// The table (Markdown) of `runs` failovers per ensemble.
+pub fn run(root: &Path, runs: usize, tick: u64) -> Result<String, String> {
+    let mut rows = Vec::new();
+    for (name, zkelect) in ENSEMBLES {
+        let mut s = Series::default();
+        for i in 0..runs {
+            eprint!("\rmixed ensemble {name}: run {}/{runs}   ", i + 1);
+            s.0.push(failover_once(root, zkelect, tick)?);
+        }
+        eprintln!();
+        rows.push((name, s));
+    }
+    let mut out = format!(
+        "\nMixed ensembles, ZooKeeper 3 leading, kill -9 of it, tickTime {tick} ms: time until both survivors have \
+         settled on a new leader (median (min–max) of {runs} runs).\n\n| ensemble | survivors settled after |\n|---|---|\n"
+    );
+    for (name, s) in rows {
+        out.push_str(&format!("| {name} | {} |\n", s.cell("ms")));
+    }
+    Ok(out)
+}
