@@ -5,7 +5,7 @@
 
 use super::Series;
 use crate::cli::localports::free_ports;
-use crate::cli::logs::{now_ms, parse_milestone, parse_state, parse_timestamp_ms};
+use crate::cli::logs::{now_ms, parse_milestone, parse_timestamp_ms};
 use crate::cli::zoocfg::{local_ensemble, write_local_node};
 use crate::cli::zookeeper;
 use std::collections::BTreeMap;
@@ -107,10 +107,10 @@ impl Drop for Mixed {
     }
 }
 
-/// Whether `sid`'s log says it is electing (both implementations log this line).
+/// Whether `sid`'s log says it is electing (both implementations log a line `LOOKING`).
 fn looking(m: &Mixed, sid: usize) -> bool {
     std::fs::read_to_string(m.dir.join(format!("n{sid}/node.log")))
-        .is_ok_and(|log| log.lines().any(|l| parse_state(l) == Some("looking")))
+        .is_ok_and(|log| log.lines().any(|l| l.ends_with("] - LOOKING")))
 }
 
 /// One run: ZooKeeper 3 first, and once it elects, the others (so that it leads); kill 3. `None`
