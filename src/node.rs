@@ -283,16 +283,21 @@ impl Node {
     pub fn snapshot_source(&self) -> Arc<dyn Fn() -> Snapshot + Send + Sync> {
         let (status, cnx, board) = (Arc::clone(&self.status), self.cnx.clone(), Arc::clone(&self.board));
         let quorum_tls = QuorumTlsState { dials_tls: self.security.dials_tls(), accepts: self.security.accepts() };
-        Arc::new(move || Snapshot {
-            status: status.lock().clone(),
-            peers: cnx.peer_status(),
-            last_votes: board.latest_with_times(),
-            notifications_sent: board.notifications_sent.load(Relaxed),
-            notifications_received: board.notifications_received.load(Relaxed),
-            malformed_dropped: board.malformed_dropped.load(Relaxed),
-            replies_held_back: board.replies_held_back.load(Relaxed),
-            traffic: board.traffic(),
-            quorum_tls,
+        Arc::new(move || {
+            // Copied in a statement of its own: a temporary guard would be held while the peer table
+            // is locked below, the reverse of the transport's callbacks (table, then status).
+            let status = status.lock().clone();
+            Snapshot {
+                status,
+                peers: cnx.peer_status(),
+                last_votes: board.latest_with_times(),
+                notifications_sent: board.notifications_sent.load(Relaxed),
+                notifications_received: board.notifications_received.load(Relaxed),
+                malformed_dropped: board.malformed_dropped.load(Relaxed),
+                replies_held_back: board.replies_held_back.load(Relaxed),
+                traffic: board.traffic(),
+                quorum_tls,
+            }
         })
     }
 
