@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: ports, configs, a per-test log recorder, bounded
 //! waits, test tiers.
-// Each of the 15 test binaries compiles all of `common` and uses a different part of it; the
+// Each test binary compiles all of `common` and uses a different part of it; the
 // rest would be dead code in that binary.
 #![allow(dead_code)]
 

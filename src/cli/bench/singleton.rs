@@ -6,7 +6,7 @@
 
 use super::Series;
 use crate::cli::localports::free_ports;
-use crate::cli::logs::now_ms;
+use crate::cli::logs::{now_ms, parse_milestone};
 use crate::cli::zoocfg::{local_ensemble, write_local_node};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -145,7 +145,9 @@ impl Ensemble {
         let end = Instant::now() + timeout;
         while Instant::now() < end {
             let log = std::fs::read_to_string(self.dir.join(format!("n{sid}/node.log"))).unwrap_or_default();
-            if log.lines().skip(lines).any(|l| l.contains("Peer state changed: following - broadcast")) {
+            let following =
+                |l: &str| parse_milestone(l).is_some_and(|m| m.state == "following" && m.phase == "broadcast");
+            if log.lines().skip(lines).any(following) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(10));

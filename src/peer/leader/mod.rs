@@ -323,11 +323,7 @@ fn read_learners(lc: &LeaderCtx, now: Instant) -> (Vec<Arc<net::PeerStream>>, BT
         let result = learners::drain(l, now, &mut answered).and_then(|()| {
             let silent = now.duration_since(l.last_heard);
             if silent > sync {
-                let sid = l.sid().unwrap_or(-1);
-                return Err(format!(
-                    "Closing connection to learner {sid}: nothing heard for {} ms",
-                    silent.as_millis()
-                ));
+                return Err(learners::SessionEnded::Silent { sid: l.sid().unwrap_or(-1), ms: silent.as_millis() });
             }
             Ok(())
         });
