@@ -2,7 +2,7 @@
 //! hook and the admin servers, and owns their lifecycle (`QuorumPeerMain` and
 //! `QuorumPeer.start`/`shutdown`). The only module that knows all the others.
 
-use crate::admin::{AdminError, AdminServer, StateHook, fourlw, metrics};
+use crate::admin::{AdminError, AdminServer, LeadershipJournal, StateHook, admin_server, fourlw, metrics};
 use crate::cnx::{CnxEvents, CnxSettings, QuorumCnxManager};
 use crate::config::QuorumPeerConfig;
 use crate::election::{ServerState, Vote};
@@ -17,7 +17,8 @@ use parking_lot::Mutex;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Duration;
 
 /// Exit code when the election port cannot be bound (ZooKeeper's `UNABLE_TO_BIND_QUORUM_PORT`).
@@ -101,9 +102,13 @@ pub struct Node {
     messenger: Option<Arc<Messenger>>,
     ctx: Option<Arc<PeerContext>>,
     hook: Option<Arc<StateHook>>,
+    /// Leadership changes in order, for `/watch` and the status page.
+    journal: Arc<LeadershipJournal>,
     admin: Vec<AdminServer>,
     client_port: Option<u16>,
     peer_thread: ThreadGroup,
+    /// Set when the `QuorumPeer` thread has returned (`/health` then fails).
+    peer_stopped: Arc<AtomicBool>,
     shutdown: Shutdown,
     fatal: Receiver<Fatal>,
 }
@@ -135,9 +140,11 @@ impl Node {
             messenger: None,
             ctx: None,
             hook: None,
+            journal: Arc::new(LeadershipJournal::new()),
             admin: Vec::new(),
             client_port: None,
             peer_thread: ThreadGroup::new(),
+            peer_stopped: Arc::new(AtomicBool::new(false)),
             shutdown: Shutdown::new(),
             fatal,
         };
@@ -174,8 +181,9 @@ impl Node {
             .map_err(|source| StartError::Thread { what: "messenger", source })?;
         let messenger = Arc::new(messenger);
         self.messenger = Some(Arc::clone(&messenger));
-        let hook = self.hook.clone();
+        let (hook, journal) = (self.hook.clone(), Arc::clone(&self.journal));
         let announce: Announce = Box::new(move |change| {
+            journal.record(change);
             if let Some(h) = &hook {
                 h.notify(change);
             }
@@ -192,21 +200,48 @@ impl Node {
         ));
         self.ctx = Some(Arc::clone(&ctx));
         let name = format!("QuorumPeer[myid={}]", self.cfg.my_id);
+        let stopped = Arc::clone(&self.peer_stopped);
         self.peer_thread
-            .spawn(name, move || peer::run(ctx, events_rx))
+            .spawn(name, move || {
+                peer::run(ctx, events_rx);
+                stopped.store(true, Release);
+            })
             .map_err(|source| StartError::Thread { what: "peer thread", source })
     }
 
     fn start_admin(&mut self) -> Result<(), StartError> {
         let source = self.snapshot_source();
-        for started in
-            [fourlw::start(Arc::clone(&self.cfg), Arc::clone(&source)), metrics::start(Arc::clone(&self.cfg), source)]
-        {
+        for started in [
+            fourlw::start(Arc::clone(&self.cfg), Arc::clone(&source)),
+            metrics::start(Arc::clone(&self.cfg), Arc::clone(&source)),
+        ] {
             if let Some(server) = started.map_err(StartError::Admin)? {
                 self.admin.push(server);
             }
         }
+        let sources =
+            admin_server::Sources { snapshot: source, journal: Arc::clone(&self.journal), liveness: self.liveness() };
+        self.admin.extend(admin_server::start(Arc::clone(&self.cfg), sources));
         Ok(())
+    }
+
+    /// `/health`: the node is not stopping, its `QuorumPeer` thread runs, and no thread has held
+    /// its status for long (a thread stuck while holding it would freeze the election).
+    fn liveness(&self) -> admin_server::Liveness {
+        let (status, stopped, shutdown) =
+            (Arc::clone(&self.status), Arc::clone(&self.peer_stopped), self.shutdown.clone());
+        Arc::new(move || {
+            if shutdown.is_requested() {
+                return Err("the node is shutting down".into());
+            }
+            if stopped.load(Acquire) {
+                return Err("the QuorumPeer thread has stopped".into());
+            }
+            if status.try_lock_for(Duration::from_secs(1)).is_none() {
+                return Err("the node's status has been locked for more than 1 s".into());
+            }
+            Ok(())
+        })
     }
 
     pub fn config(&self) -> &QuorumPeerConfig {

@@ -5,6 +5,7 @@
 use super::server::{AdminError, AdminServer, Handler, close_gracefully};
 use super::text;
 use crate::config::QuorumPeerConfig;
+use crate::runtime::Shutdown;
 use crate::snapshot::Snapshot;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -64,7 +65,7 @@ pub fn start(
     };
     let handler: Handler = {
         let cfg = Arc::clone(&cfg);
-        Arc::new(move |s: TcpStream, remote: SocketAddr| serve(&s, remote, &cfg, &*snapshot))
+        Arc::new(move |s: TcpStream, remote: SocketAddr, _: &Shutdown| serve(&s, remote, &cfg, &*snapshot))
     };
     AdminServer::start("FourLetterWordServer", &addr, MAX_CONNECTIONS, handler).map(Some)
 }

@@ -161,7 +161,7 @@ impl Published {
     /// An election ended in `d` after `ms`.
     pub fn decided(&self, d: &Decision, ms: u64) {
         let mut st = self.cell.lock();
-        st.election.add(ms);
+        st.election_ended(d.vote.id, d.state, ms);
         if st.current_vote.id != d.vote.id || st.election.count == 1 {
             st.leader_changes += 1;
         }
