@@ -133,7 +133,8 @@ pub fn start(
         ("GET" | "HEAD", _) => Response::text(404, "not found; try /metrics\n"),
         _ => Response::status(405).header("Allow", "GET, HEAD"),
     });
-    let limits = HttpLimits { max_connections: 16, ..HttpLimits::default() };
+    // One answer per connection, as this endpoint always did (scrapers open one per scrape).
+    let limits = HttpLimits { max_connections: 16, keep_alive: false, ..HttpLimits::default() };
     http::start("PrometheusMetricsProviderServer", &HostPort::new(host, port), limits, routes).map(Some)
 }
 

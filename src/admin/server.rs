@@ -1,11 +1,16 @@
 //! A small blocking TCP server shared by the four-letter words and the HTTP ports: one accept
 //! thread, one thread per connection, a bound on their number, and every live connection closed
 //! at shutdown so that even a long-lived one (an event stream) cannot hold the stop up.
+//!
+//! While the server is full, it accepts (and refuses) at most [`REFUSALS_PER_SECOND`] connections
+//! a second; the others wait in the kernel's listen queue, and beyond it their SYNs are dropped
+//! and retried by the client. A flood of connections thus costs the node a bounded amount of CPU
+//! instead of one accept, answer and close for each.
 
 use crate::config::HostPort;
 use crate::net::{self, Listener, ListenerWaker};
 use crate::runtime::{Shutdown, ThreadGroup};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
@@ -64,12 +69,29 @@ pub struct AdminServer {
     local: SocketAddr,
     waker: ListenerWaker,
     shutdown: Shutdown,
-    live: Arc<Mutex<Live>>,
+    live: Arc<LiveSet>,
     threads: ThreadGroup,
+}
+
+/// The live connections, and a signal for the accept thread when one ends.
+#[derive(Default)]
+struct LiveSet {
+    live: Mutex<Live>,
+    freed: Condvar,
+}
+
+impl LiveSet {
+    fn remove(&self, id: u64) {
+        self.live.lock().sockets.remove(&id);
+        self.freed.notify_one();
+    }
 }
 
 /// At most one "too many connections" warning per this interval (a flood would fill the log).
 const REFUSED_WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Connections accepted and refused per second while the server is full.
+pub const REFUSALS_PER_SECOND: u32 = 20;
 
 impl AdminServer {
     /// Binds `addr` and serves each connection with `handler` on its own thread; at most
@@ -95,7 +117,7 @@ impl AdminServer {
         let local = listener.local_addr();
         let shutdown = Shutdown::new();
         let threads = ThreadGroup::new();
-        let live = Arc::new(Mutex::new(Live::default()));
+        let live = Arc::new(LiveSet::default());
         let acceptor = {
             let (shutdown, live, handlers) = (shutdown.clone(), Arc::clone(&live), Arc::new(ThreadGroup::new()));
             move || {
@@ -105,17 +127,25 @@ impl AdminServer {
                     let stream = incoming.into_client();
                     seq += 1;
                     if !admit(&live, seq, &stream, limits, name, remote) {
+                        drop(stream);
+                        // Full: take the next connection only once one ends or the next refusal
+                        // is due.
+                        let mut l = live.live.lock();
+                        if l.sockets.len() >= limits.max_connections && !shutdown.is_requested() {
+                            let pause = Duration::from_secs(1) / REFUSALS_PER_SECOND;
+                            live.freed.wait_for(&mut l, pause);
+                        }
                         return;
                     }
                     let (h, l, stop) = (Arc::clone(&handler), Arc::clone(&live), shutdown.clone());
                     let id = seq;
                     let served = handlers.spawn(format!("{name}Handler-{seq}"), move || {
                         h(stream, remote, &stop);
-                        l.lock().sockets.remove(&id);
+                        l.remove(id);
                     });
                     if let Err(e) = served {
                         log::warn!("{name}: cannot serve {remote}: {e}");
-                        live.lock().sockets.remove(&id);
+                        live.remove(id);
                     }
                 });
                 // Handlers end at their deadlines, or when `shutdown` closed their sockets.
@@ -139,17 +169,18 @@ impl AdminServer {
     pub fn shutdown(&self) {
         self.shutdown.request();
         self.waker.wake();
-        for s in self.live.lock().sockets.values() {
+        for s in self.live.live.lock().sockets.values() {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
+        self.live.freed.notify_all();
         self.threads.join_all();
         log::debug!("{} stopped", self.name);
     }
 }
 
 /// Registers a new connection, or refuses it when `limits` says the server is full.
-fn admit(live: &Mutex<Live>, id: u64, stream: &TcpStream, limits: Limits, name: &str, remote: SocketAddr) -> bool {
-    let mut l = live.lock();
+fn admit(live: &LiveSet, id: u64, stream: &TcpStream, limits: Limits, name: &str, remote: SocketAddr) -> bool {
+    let mut l = live.live.lock();
     if l.sockets.len() < limits.max_connections {
         match stream.try_clone() {
             Ok(handle) => {

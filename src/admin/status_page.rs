@@ -78,7 +78,7 @@ pub fn render(snap: &Snapshot, cfg: &QuorumPeerConfig, changes: &[Event], now: S
         st.my_id
     );
     summary(&mut h, snap, cfg, leader, now);
-    servers(&mut h, snap, cfg, now);
+    servers(&mut h, snap, cfg, leader, now);
     elections(&mut h, snap, now);
     leadership_changes(&mut h, changes, now);
     let _ = write!(
@@ -137,23 +137,28 @@ fn summary(h: &mut String, snap: &Snapshot, cfg: &QuorumPeerConfig, leader: Opti
     );
 }
 
-fn servers(h: &mut String, snap: &Snapshot, cfg: &QuorumPeerConfig, now: SystemTime) {
+fn servers(h: &mut String, snap: &Snapshot, cfg: &QuorumPeerConfig, leader: Option<i64>, now: SystemTime) {
     h.push_str(
         "<section><h2>Servers</h2><table id=\"servers\"><thead><tr><th>Server</th><th>Role</th>\
-         <th>Election address</th><th>Election connection</th><th>State (from its last vote)</th>\
-         <th>Last vote received</th><th>Last connect error</th></tr></thead><tbody>\n",
+         <th>Election address</th><th>Election connection</th><th>Last vote received</th>\
+         <th>Last connect error</th></tr></thead><tbody>\n",
     );
     for (sid, server) in &cfg.quorum_verifier.members {
         let addrs: Vec<String> = server.election_addrs().iter().map(ToString::to_string).collect();
         let role = server.learner_type.as_str();
+        let mut name = sid.to_string();
         if *sid == cfg.my_id {
-            let st = &snap.status;
+            name.push_str(" (this node)");
+        }
+        if leader == Some(*sid) {
+            name.push_str(" (leader)");
+        }
+        if *sid == cfg.my_id {
             let _ = writeln!(
                 h,
-                "<tr id=\"server-{sid}\" data-connection=\"self\" class=\"self\"><td>{sid} (this node)</td>\
-                 <td>{role}</td><td>{}</td><td class=\"conn\">&mdash;</td><td>{}</td><td>&mdash;</td><td>&mdash;</td></tr>",
+                "<tr id=\"server-{sid}\" data-connection=\"self\" class=\"self\"><td>{name}</td><td>{role}</td>\
+                 <td>{}</td><td class=\"conn\">&mdash;</td><td>&mdash;</td><td>&mdash;</td></tr>",
                 esc(&addrs.join(" | ")),
-                esc(&st.peer_state()),
             );
             continue;
         }
@@ -163,32 +168,30 @@ fn servers(h: &mut String, snap: &Snapshot, cfg: &QuorumPeerConfig, now: SystemT
         } else {
             ("not connected".to_string(), "down")
         };
-        let (state, vote) = match snap.last_votes.get(sid) {
-            Some((n, t)) => (
-                n.state.lower().to_string(),
-                format!(
-                    "for {} &middot; round 0x{:x} &middot; peerEpoch {} &middot; zxid 0x{:x} &middot; {}",
-                    n.leader,
-                    n.election_epoch,
-                    n.peer_epoch,
-                    n.zxid,
-                    when(*t, now)
-                ),
+        // The peer's state as it was when it sent the vote: it does not send another once settled.
+        let vote = match snap.last_votes.get(sid) {
+            Some((n, t)) => format!(
+                "<b>{}</b>, for {} &middot; round 0x{:x} &middot; peerEpoch {} &middot; zxid 0x{:x} &middot; {}",
+                n.state.lower(),
+                n.leader,
+                n.election_epoch,
+                n.peer_epoch,
+                n.zxid,
+                when(*t, now)
             ),
-            None => ("unknown".to_string(), "none yet".to_string()),
+            None => "none yet".to_string(),
         };
         let error = match (&c.last_connect_error, c.last_connect_error_at) {
-            (Some(e), Some(t)) => format!("{} &middot; {}", esc(e), when(t, now)),
-            (Some(e), None) => esc(e),
-            _ => "&mdash;".to_string(),
+            (Some(e), Some(t)) => format!("<td class=\"error\">{} &middot; {}</td>", esc(e), when(t, now)),
+            (Some(e), None) => format!("<td class=\"error\">{}</td>", esc(e)),
+            _ => "<td>&mdash;</td>".to_string(),
         };
         let _ = writeln!(
             h,
-            "<tr id=\"server-{sid}\" data-connection=\"{}\" class=\"{class}\"><td>{sid}</td><td>{role}</td><td>{}</td>\
-             <td class=\"conn\">{conn}</td><td>{}</td><td>{vote}</td><td class=\"error\">{error}</td></tr>",
+            "<tr id=\"server-{sid}\" data-connection=\"{}\" class=\"{class}\"><td>{name}</td><td>{role}</td><td>{}</td>\
+             <td class=\"conn\">{conn}</td><td>{vote}</td>{error}</tr>",
             if c.connected { "connected" } else { "disconnected" },
             esc(&addrs.join(" | ")),
-            esc(&state),
         );
     }
     h.push_str("</tbody></table></section>\n");
@@ -317,7 +320,8 @@ mod tests {
         assert!(page.contains("<tr id=\"server-2\" data-connection=\"disconnected\" class=\"down\">"), "{page}");
         assert!(page.contains("Connection refused &lt;os error 111&gt; &middot; <time"), "{page}");
         assert!(page.contains("<tr id=\"server-3\" data-connection=\"connected\" class=\"ok\">"), "{page}");
-        assert!(page.contains("<td>leading</td><td>for 3 &middot; round 0x1"), "{page}");
+        assert!(page.contains("<td>3 (leader)</td>"), "{page}");
+        assert!(page.contains("<td><b>leading</b>, for 3 &middot; round 0x1"), "{page}");
         assert!(page.contains("<td>212 ms</td><td>3</td><td>following</td>"), "{page}");
         assert!(!page.contains("http://") && !page.contains("https://"), "no external assets");
         // While electing there is no leader to show.

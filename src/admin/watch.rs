@@ -16,14 +16,17 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, select};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Changes kept for replay.
 pub const RETAINED: usize = 1024;
 
 /// A comment line sent when nothing happened for this long: it keeps proxies from closing an
-/// idle stream and finds clients that went away.
+/// idle stream.
 const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// How often an idle stream checks that its client is still there.
+const CLIENT_CHECK: Duration = Duration::from_secs(1);
 
 /// One recorded change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,17 +168,25 @@ pub fn stream(journal: Arc<LeadershipJournal>, last_id: Option<String>) -> Strea
         if out.send(text.as_bytes()).is_err() {
             return;
         }
+        let mut quiet_since = Instant::now();
         loop {
             select! {
                 recv(wake) -> msg => if msg.is_err() { return },
                 recv(stop.receiver()) -> _ => return,
-                default(HEARTBEAT) => {
-                    if out.send(b": keep-alive\n\n").is_err() {
+                default(CLIENT_CHECK) => {
+                    if out.client_gone() {
                         return;
+                    }
+                    if quiet_since.elapsed() >= HEARTBEAT {
+                        if out.send(b": keep-alive\n\n").is_err() {
+                            return;
+                        }
+                        quiet_since = Instant::now();
                     }
                     continue;
                 }
             }
+            quiet_since = Instant::now();
             let id = last.map(|seq| journal.id(seq));
             let replay = journal.replay(id.as_deref());
             let mut text = String::new();

@@ -40,10 +40,11 @@ pub fn run(opts: Options) -> Result<bool, String> {
     }
     let p = free_ports(3 * opts.nodes).map_err(|e| format!("cannot allocate ports: {e}"))?;
     let ports: Vec<(u16, u16, u16)> = p.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect();
-    write_configs(&dir, &ports, opts.tick_time)?;
+    let admin_ports = free_ports(opts.nodes).map_err(|e| format!("cannot allocate ports: {e}"))?;
+    write_configs(&dir, &ports, &admin_ports, opts.tick_time)?;
     say!("ensemble of {} nodes in {}", opts.nodes, dir.display());
-    for (sid, (_, election, client)) in (1..).zip(&ports) {
-        say!("  n{sid}: election 127.0.0.1:{election}, 4lw 127.0.0.1:{client}");
+    for (sid, ((_, election, client), admin)) in (1..).zip(ports.iter().zip(&admin_ports)) {
+        say!("  n{sid}: election 127.0.0.1:{election}, 4lw 127.0.0.1:{client}, status page http://127.0.0.1:{admin}/");
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the zkelect binary: {e}"))?;
     let (tx, rx) = mpsc::channel();
@@ -159,11 +160,15 @@ impl Nodes {
     }
 }
 
-/// Each node's zoo.cfg and myid in `dir/n<sid>`.
-fn write_configs(dir: &Path, ports: &[(u16, u16, u16)], tick: u64) -> Result<(), String> {
+/// Each node's zoo.cfg and myid in `dir/n<sid>`, with its AdminServer (status page, HTTP
+/// commands) on 127.0.0.1:`admin_ports[sid - 1]`.
+fn write_configs(dir: &Path, ports: &[(u16, u16, u16)], admin_ports: &[u16], tick: u64) -> Result<(), String> {
     let shared = local_ensemble(tick, ports).extra("4lw.commands.whitelist=*\nstandaloneEnabled=false\n");
-    for (sid, (_, _, client)) in (1..).zip(ports) {
-        write_local_node(&shared, dir, sid, *client).map_err(|e| format!("cannot write the configs: {e}"))?;
+    for (sid, ((_, _, client), admin)) in (1..).zip(ports.iter().zip(admin_ports)) {
+        let node = shared
+            .clone()
+            .extra(&format!("admin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={admin}\n"));
+        write_local_node(&node, dir, sid, *client).map_err(|e| format!("cannot write the configs: {e}"))?;
     }
     Ok(())
 }

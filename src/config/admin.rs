@@ -137,4 +137,25 @@ mod tests {
         assert!(!a.serves());
         assert!(a.set_port("70000").is_err());
     }
+
+    #[test]
+    fn zoo_cfg_keys() {
+        let base = "tickTime=200\ninitLimit=5\nsyncLimit=2\ndataDir=/d\nserver.1=h:1:2\nserver.2=h:3:4\n";
+        let parse = |extra: &str| crate::config::QuorumPeerConfig::parse(&format!("{base}{extra}"), "zoo.cfg");
+        assert_eq!(parse("").expect("parses").admin_server, AdminServerConfig::default());
+        let cfg = parse(
+            "admin.enableServer=true\nzookeeper.admin.serverPort=9090\nadmin.serverAddress=127.0.0.1\n\
+             admin.commandURL=/zk\nadmin.idleTimeout=5000\nadmin.httpVersion=11\n",
+        )
+        .expect("parses");
+        let a = &cfg.admin_server;
+        assert!(a.serves());
+        assert_eq!(
+            (a.port, a.address.as_str(), a.command_url.as_str(), a.idle_timeout_ms),
+            (9090, "127.0.0.1", "/zk", 5000)
+        );
+        let e = parse("admin.serverPort=x\n").expect_err("bad port");
+        assert_eq!((e.line, e.key.as_deref()), (Some(7), Some("admin.serverPort")));
+        assert!(!parse("admin.enableServer=true\nadmin.forceHttps=true\n").expect("parses").admin_server.serves());
+    }
 }

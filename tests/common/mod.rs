@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod http;
 #[path = "../../src/cli/localports.rs"]
 pub mod localports;
 #[path = "../../src/cli/logs.rs"]

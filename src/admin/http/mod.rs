@@ -7,6 +7,10 @@
 //! the head (431, or 414 for the request line), and a write timeout. Request bodies are never
 //! read; a request that has one is answered and its connection closed. Keep-alive and pipelined
 //! requests are served in order on one connection.
+//!
+//! What bounds the work, so that a flood of requests cannot take the CPU the election needs: a
+//! token bucket of `requests_per_second` per server (a burst of one second's worth). A request
+//! beyond it waits for its turn without using the CPU, at most `pace_wait`, then gets 503.
 
 mod request;
 mod response;
@@ -17,11 +21,12 @@ pub use response::{Body, EventStream, HTML, JSON, Response, StreamFn, TEXT, http
 use super::server::{AdminError, AdminServer, Handler, Limits, close_gracefully};
 use crate::config::HostPort;
 use crate::runtime::Shutdown;
+use parking_lot::Mutex;
 use request::{HeadError, read_head};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Maps a request to its response. Runs on the connection's thread.
 pub type Routes = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
@@ -37,6 +42,12 @@ pub struct HttpLimits {
     pub max_head: usize,
     /// For each write of a response.
     pub write_timeout: Duration,
+    /// Requests answered per second, over all connections.
+    pub requests_per_second: u32,
+    /// How long a request may wait for its turn before it is answered 503.
+    pub pace_wait: Duration,
+    /// Whether a connection may carry more than one request (otherwise each answer closes it).
+    pub keep_alive: bool,
 }
 
 impl Default for HttpLimits {
@@ -47,6 +58,44 @@ impl Default for HttpLimits {
             request_deadline: Duration::from_secs(5),
             max_head: 8 * 1024,
             write_timeout: Duration::from_secs(5),
+            requests_per_second: 200,
+            pace_wait: Duration::from_secs(2),
+            keep_alive: true,
+        }
+    }
+}
+
+/// The token bucket of [`HttpLimits::requests_per_second`].
+struct Pacer {
+    rate: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Pacer {
+    fn new(per_second: u32) -> Pacer {
+        let rate = f64::from(per_second.max(1));
+        Pacer { rate, state: Mutex::new((rate, Instant::now())) }
+    }
+
+    /// Takes a token, sleeping until one is due; false if that would take longer than `max_wait`
+    /// or the server stops meanwhile.
+    fn admit(&self, stop: &Shutdown, max_wait: Duration) -> bool {
+        let deadline = Instant::now() + max_wait;
+        loop {
+            let wait = {
+                let mut st = self.state.lock();
+                let now = Instant::now();
+                st.0 = (st.0 + now.duration_since(st.1).as_secs_f64() * self.rate).min(self.rate);
+                st.1 = now;
+                if st.0 >= 1.0 {
+                    st.0 -= 1.0;
+                    return true;
+                }
+                Duration::from_secs_f64((1.0 - st.0) / self.rate)
+            };
+            if Instant::now() + wait > deadline || !stop.sleep(wait) {
+                return false;
+            }
         }
     }
 }
@@ -58,8 +107,9 @@ pub fn start(
     limits: HttpLimits,
     routes: Routes,
 ) -> Result<AdminServer, AdminError> {
+    let pacer = Arc::new(Pacer::new(limits.requests_per_second));
     let handler: Handler = Arc::new(move |s: TcpStream, remote: SocketAddr, stop: &Shutdown| {
-        serve_connection(&s, remote, stop, &*routes, &limits)
+        serve_connection(&s, remote, stop, &*routes, &limits, &pacer)
     });
     AdminServer::start_with(
         name,
@@ -81,12 +131,13 @@ fn refuse(s: &TcpStream) {
 }
 
 /// Serves requests on one connection until it closes, idles out, or a response ends it.
-pub fn serve_connection(
+fn serve_connection(
     s: &TcpStream,
     remote: SocketAddr,
     stop: &Shutdown,
     routes: &dyn Fn(&Request) -> Response,
     limits: &HttpLimits,
+    pacer: &Pacer,
 ) {
     let _ = s.set_nodelay(true);
     let _ = s.set_write_timeout(Some(limits.write_timeout));
@@ -112,14 +163,17 @@ pub fn serve_connection(
             }
         };
         buf.drain(..used);
-        let response = if req.minor_version >= 1 && req.header("host").is_none() {
-            // RFC 9112: a server must answer 400 to an HTTP/1.1 request without Host (as Jetty does).
-            Response::text(400, "400 Bad Request: no Host header\n")
-        } else {
-            routes(&req)
-        };
+        if !pacer.admit(stop, limits.pace_wait) {
+            let busy = Response::text(503, "503 Service Unavailable: too many requests; try again shortly\n");
+            let _ = send(s, busy.header("Retry-After", "1"), true, false);
+            close_gracefully(s);
+            return;
+        }
+        // Jetty answers 400 to an HTTP/1.1 request without Host; zkelect serves one name only
+        // and answers it, as the hand-made `printf 'GET /metrics HTTP/1.1\r\n\r\n' | nc` expects.
+        let response = routes(&req);
         // A body we did not read would be taken for the next request: close after this answer.
-        let keep = req.wants_keep_alive() && !req.has_body() && !stop.is_requested();
+        let keep = limits.keep_alive && req.wants_keep_alive() && !req.has_body() && !stop.is_requested();
         let head_only = req.method == "HEAD";
         if head_only || matches!(response.body, Body::Bytes(_)) {
             let close = !keep || matches!(response.body, Body::Stream(_));

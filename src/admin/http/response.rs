@@ -101,6 +101,23 @@ impl<'a> EventStream<'a> {
         s.flush()
     }
 
+    /// Whether the client closed its side (or the connection broke). A stream checks this while it
+    /// has nothing to send, so that a watcher that went away frees its thread without waiting for
+    /// the next write to fail.
+    pub fn client_gone(&self) -> bool {
+        if self.socket.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        let gone = match self.socket.peek(&mut probe) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        };
+        let _ = self.socket.set_nonblocking(false);
+        gone
+    }
+
     /// The server's stop signal: a stream waiting for something to send must watch it.
     pub fn shutdown(&self) -> &Shutdown {
         self.shutdown

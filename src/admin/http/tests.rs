@@ -11,6 +11,9 @@ fn limits() -> HttpLimits {
         request_deadline: Duration::from_millis(300),
         max_head: 1024,
         write_timeout: Duration::from_secs(2),
+        requests_per_second: 1000,
+        pace_wait: Duration::from_millis(500),
+        keep_alive: true,
     }
 }
 
@@ -75,7 +78,7 @@ fn bad_requests_get_their_status_and_a_closed_connection() {
         (long_header.as_bytes(), "431"),
         (long_uri.as_bytes(), "414"),
         (&b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n"[..], "400"),
-        (&b"GET /hello HTTP/1.1\r\n\r\n"[..], "400"),
+        (&b"GET /nothing HTTP/1.1\r\n\r\n"[..], "404"),
         (&b"GET /hello HTTP/3.0\r\nHost: x\r\n\r\n"[..], "505"),
         (&b"GET /nothing HTTP/1.0\r\n\r\n"[..], "404"),
     ] {
@@ -152,4 +155,79 @@ fn shutdown_ends_open_streams() {
     assert!(t0.elapsed() < Duration::from_secs(2), "shutdown took {:?}", t0.elapsed());
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
+}
+
+#[test]
+fn a_stream_notices_its_client_leaving() {
+    let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+    let routes: Routes = Arc::new(move |_: &Request| {
+        let tx = tx.clone();
+        Response::stream(
+            "text/event-stream",
+            Box::new(move |s: &mut EventStream<'_>| {
+                let _ = s.send(b": hello\n\n");
+                while !s.client_gone() {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = tx.send(());
+            }),
+        )
+    });
+    let srv = start("TestHttp", &HostPort::new("127.0.0.1", 0), limits(), routes).expect("bind");
+    let mut s = connect(&srv);
+    s.write_all(b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    let mut first = [0u8; 256];
+    assert!(s.read(&mut first).expect("read") > 0);
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "the client is still there");
+    drop(s);
+    assert!(rx.recv_timeout(Duration::from_secs(2)).is_ok(), "the stream did not notice its client leave");
+    srv.shutdown();
+}
+
+#[test]
+fn requests_beyond_the_rate_wait_their_turn_or_get_503() {
+    let limits =
+        HttpLimits { requests_per_second: 20, pace_wait: Duration::from_millis(300), max_connections: 16, ..limits() };
+    let srv = start("TestHttp", &HostPort::new("127.0.0.1", 0), limits, routes()).expect("bind");
+    // 20 at once (the burst), then one every 50 ms: 40 requests take at least ~1 s.
+    let t0 = Instant::now();
+    let mut s = connect(&srv);
+    let mut answered = 0;
+    let mut reader = std::io::BufReader::new(s.try_clone().expect("clone"));
+    for _ in 0..40 {
+        s.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut line).expect("status line");
+        assert!(line.starts_with("HTTP/1.1 200 "), "{line}");
+        let mut rest = String::new();
+        while std::io::BufRead::read_line(&mut reader, &mut rest).expect("header") > 2 {
+            rest.clear();
+        }
+        let mut body = [0u8; 9];
+        reader.read_exact(&mut body).expect("body");
+        answered += 1;
+    }
+    assert_eq!(answered, 40);
+    assert!(t0.elapsed() >= Duration::from_millis(900), "{:?}", t0.elapsed());
+    // 12 clients, each asking again once answered, want at least 12 / 0.3 s = 40 requests a
+    // second, twice the rate: some cannot get a turn within pace_wait and are told 503.
+    let clients: Vec<_> = (0..12)
+        .map(|_| {
+            let port = srv.local_port();
+            std::thread::spawn(move || {
+                let mut busy = 0;
+                for _ in 0..10 {
+                    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                    let _ = s.write_all(b"GET /hello HTTP/1.0\r\n\r\n");
+                    let mut out = String::new();
+                    let _ = s.read_to_string(&mut out);
+                    busy += usize::from(out.starts_with("HTTP/1.1 503 ") && out.contains("too many requests"));
+                }
+                busy
+            })
+        })
+        .collect();
+    let busy: usize = clients.into_iter().map(|c| c.join().expect("client")).sum();
+    assert!(busy > 0, "no request was refused at twice the rate");
+    srv.shutdown();
 }
