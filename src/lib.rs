@@ -6,7 +6,7 @@
 //! | module | owns | may not touch |
 //! |---|---|---|
 //! | [`node`] | assembling a node and its lifecycle (`QuorumPeerMain`) | |
-//! | [`admin`] | four-letter words, metrics, the state-change hook | the election, sockets of peers |
+//! | [`admin`] | four-letter words, metrics, the AdminServer (HTTP), the state-change hook | the election, sockets of peers |
 //! | [`peer`] | the `QuorumPeer` loop, `Leader`/`Follower` sessions, epoch files | admin |
 //! | [`messenger`] | `WorkerSender`/`WorkerReceiver`, the vote board | peer, admin |
 //! | [`cnx`] | `QuorumCnxManager`: election connections and their threads | election, messenger |

@@ -1,5 +1,5 @@
-//! Test tiers. A test that needs root (network namespaces, iptables) or Debian's Apache
-//! ZooKeeper runs only when its tier is listed in `ZKELECT_TIERS` (comma-separated, e.g.
+//! Test tiers. A test that needs root (network namespaces, iptables), Debian's Apache ZooKeeper
+//! or a browser runs only when its tier is listed in `ZKELECT_TIERS` (comma-separated, e.g.
 //! `root,interop,browser`; scripts/test enables them all, and installs what they need):
 //! - tier off: the test prints one line saying why it is skipped and passes;
 //! - tier on but a prerequisite missing: the test fails and names it.
