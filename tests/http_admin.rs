@@ -14,6 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
+/// Sessions of 5 ticks: 1.25 s, enough not to time out on a loaded test machine.
+const TICK: &str = "tickTime=250\n";
 const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
 
 /// Every command name ZooKeeper 3.8 knows, primary names first, then the aliases.
@@ -61,7 +63,7 @@ fn probe_says_ready(body: &str) -> bool {
 
 #[test]
 fn commands_and_endpoints_while_electing_and_in_a_quorum() {
-    let (mut c, admin) = admin_cluster(3, "");
+    let (mut c, admin) = admin_cluster(3, TICK);
     c.append_config(&[2], "admin.commandURL=/zk/\n");
     c.start(1);
     let p1 = admin[&1];
@@ -192,7 +194,7 @@ fn seq(e: &common::http::SseEvent) -> u64 {
 
 #[test]
 fn watch_stream_follows_a_leader_kill_without_gaps() {
-    let (mut c, admin) = admin_cluster(3, "");
+    let (mut c, admin) = admin_cluster(3, TICK);
     c.start_all();
     let (leader, epoch) = c.wait_broadcast(&[1, 2, 3], T);
     assert_eq!(leader, 3);
@@ -236,7 +238,7 @@ fn watch_stream_follows_a_leader_kill_without_gaps() {
 
 #[test]
 fn bad_input_gets_a_bounded_answer_or_a_closed_connection() {
-    let (mut c, admin) = admin_cluster(3, "");
+    let (mut c, admin) = admin_cluster(3, TICK);
     c.start_all();
     let (leader, epoch) = c.wait_broadcast(&[1, 2, 3], T);
     let p = admin[&1];
