@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | [`sidecar`] | `zkelect run`: the command's supervisor and its guard process | the election |
 //! | [`node`] | assembling a node and its lifecycle (`QuorumPeerMain`) | |
-//! | [`admin`] | four-letter words, metrics, the state-change hook, systemd notifications | the election, sockets of peers |
+//! | [`admin`] | four-letter words, metrics, the AdminServer (HTTP), the state-change hook, systemd notifications | the election, sockets of peers |
 //! | [`peer`] | the `QuorumPeer` loop, `Leader`/`Follower` sessions, epoch files, leases | admin |
 //! | [`snapshot`] | the node's published status (neutral ground for peer, messenger, admin) | threads, sockets |
 //! | [`messenger`] | `WorkerSender`/`WorkerReceiver`, the vote board | peer, admin |

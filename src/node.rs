@@ -3,7 +3,7 @@
 //! `QuorumPeer.start`/`shutdown`). The only module that knows all the others.
 
 use crate::admin::notify::Notifier;
-use crate::admin::{AdminError, AdminServer, StateHook, fourlw, metrics};
+use crate::admin::{AdminError, AdminServer, LeadershipJournal, StateHook, admin_server, fourlw, metrics};
 use crate::cnx::{CnxEvents, CnxSettings, QuorumCnxManager};
 use crate::config::QuorumPeerConfig;
 use crate::election::{ServerState, Vote};
@@ -20,7 +20,8 @@ use parking_lot::Mutex;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Duration;
 
 /// Exit code when the election port cannot be bound (ZooKeeper's `UNABLE_TO_BIND_QUORUM_PORT`).
@@ -137,9 +138,13 @@ pub struct Node {
     hook: Option<Arc<StateHook>>,
     /// systemd's `$NOTIFY_SOCKET`, when the node runs under a `Type=notify` unit.
     notifier: Option<Arc<Notifier>>,
+    /// Leadership changes in order, for `/watch` and the status page.
+    journal: Arc<LeadershipJournal>,
     admin: Vec<AdminServer>,
     client_port: Option<u16>,
     peer_thread: ThreadGroup,
+    /// Set when the `QuorumPeer` thread has returned (`/health` then fails).
+    peer_stopped: Arc<AtomicBool>,
     shutdown: Shutdown,
     fatal: Receiver<Fatal>,
     lease_changes: Arc<Watch<()>>,
@@ -175,9 +180,11 @@ impl Node {
             ctx: None,
             hook: None,
             notifier: Notifier::from_env().map(Arc::new),
+            journal: Arc::new(LeadershipJournal::new()),
             admin: Vec::new(),
             client_port: None,
             peer_thread: ThreadGroup::new(),
+            peer_stopped: Arc::new(AtomicBool::new(false)),
             shutdown: Shutdown::new(),
             fatal,
             lease_changes: Arc::new(Watch::new(())),
@@ -219,8 +226,9 @@ impl Node {
             .map_err(|source| StartError::Thread { what: "messenger", source })?;
         let messenger = Arc::new(messenger);
         self.messenger = Some(Arc::clone(&messenger));
-        let (hook, notifier) = (self.hook.clone(), self.notifier.clone());
+        let (hook, notifier, journal) = (self.hook.clone(), self.notifier.clone(), Arc::clone(&self.journal));
         let announce: Announce = Box::new(move |change| {
+            journal.record(change);
             if let Some(h) = &hook {
                 h.notify(change);
             }
@@ -242,8 +250,12 @@ impl Node {
         ));
         self.ctx = Some(Arc::clone(&ctx));
         let name = format!("QuorumPeer[myid={}]", self.cfg.my_id);
+        let stopped = Arc::clone(&self.peer_stopped);
         self.peer_thread
-            .spawn(name, move || peer::run(ctx, events_rx))
+            .spawn(name, move || {
+                peer::run(ctx, events_rx);
+                stopped.store(true, Release);
+            })
             .map_err(|source| StartError::Thread { what: "peer thread", source })
     }
 
@@ -258,13 +270,35 @@ impl Node {
         };
         for started in [
             fourlw::start(Arc::clone(&self.cfg), Arc::clone(&source), resign),
-            metrics::start(Arc::clone(&self.cfg), source),
+            metrics::start(Arc::clone(&self.cfg), Arc::clone(&source)),
         ] {
             if let Some(server) = started.map_err(StartError::Admin)? {
                 self.admin.push(server);
             }
         }
+        let sources =
+            admin_server::Sources { snapshot: source, journal: Arc::clone(&self.journal), liveness: self.liveness() };
+        self.admin.extend(admin_server::start(Arc::clone(&self.cfg), sources));
         Ok(())
+    }
+
+    /// `/health`: the node is not stopping, its `QuorumPeer` thread runs, and no thread has held
+    /// its status for long (a thread stuck while holding it would freeze the election).
+    fn liveness(&self) -> admin_server::Liveness {
+        let (status, stopped, shutdown) =
+            (Arc::clone(&self.status), Arc::clone(&self.peer_stopped), self.shutdown.clone());
+        Arc::new(move || {
+            if shutdown.is_requested() {
+                return Err("the node is shutting down".into());
+            }
+            if stopped.load(Acquire) {
+                return Err("the QuorumPeer thread has stopped".into());
+            }
+            if status.try_lock_for(Duration::from_secs(1)).is_none() {
+                return Err("the node's status has been locked for more than 1 s".into());
+            }
+            Ok(())
+        })
     }
 
     pub fn config(&self) -> &QuorumPeerConfig {

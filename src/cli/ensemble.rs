@@ -83,10 +83,17 @@ fn run_in(opts: &Options, dir: &Path) -> Result<bool, String> {
     let p = free_ports(3 * opts.nodes).map_err(|e| format!("cannot allocate ports: {e}"))?;
     let ports: Vec<(u16, u16, u16)> = p.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect();
     let hosts: Vec<String> = (1..=opts.nodes).map(|sid| host(opts.tls, sid)).collect();
+    let admin_ports = free_ports(opts.nodes).map_err(|e| format!("cannot allocate ports: {e}"))?;
     if opts.tls {
         write_tls_configs(dir, &hosts, &ports, opts.tick_time, "4lw.commands.whitelist=*\nstandaloneEnabled=false\n")?;
+        for (sid, (host, admin)) in (1..).zip(hosts.iter().zip(&admin_ports)) {
+            enable_admin(dir, sid, host, *admin)?;
+        }
     } else {
         write_configs(dir, &ports, opts.tick_time)?;
+        for (sid, admin) in (1..).zip(&admin_ports) {
+            enable_admin(dir, sid, "127.0.0.1", *admin)?;
+        }
     }
     // Watched before any node starts: a stop asked for during start-up stops the nodes started so far.
     let signals = SignalWatcher::start(&Signal::STOP).map_err(|e| format!("cannot watch signals: {e}"))?;
@@ -101,8 +108,11 @@ fn run_in(opts: &Options, dir: &Path) -> Result<bool, String> {
     }
     drop(tx);
     say!("ensemble of {} in {}", plural(opts.nodes, "node", "nodes"), dir.display());
-    for (sid, ((_, election, client), host)) in (1..).zip(ports.iter().zip(&hosts)) {
-        say!("  n{sid}: pid {}, election {host}:{election}, 4lw {host}:{client}", nodes.pid(sid));
+    for (sid, (((_, election, client), host), admin)) in (1..).zip(ports.iter().zip(&hosts).zip(&admin_ports)) {
+        say!(
+            "  n{sid}: pid {}, election {host}:{election}, 4lw {host}:{client}, status page http://{host}:{admin}/",
+            nodes.pid(sid)
+        );
     }
     if opts.tls {
         say!(
@@ -465,6 +475,17 @@ pub(super) fn write_tls_configs(
         written.push(cfg);
     }
     Ok(written)
+}
+
+/// Turns on node `sid`'s AdminServer (status page, HTTP commands) on `host:port`.
+fn enable_admin(dir: &Path, sid: usize, host: &str, port: u16) -> Result<(), String> {
+    let cfg = dir.join(format!("n{sid}/zoo.cfg"));
+    let lines = format!("admin.enableServer=true\nadmin.serverAddress={host}\nadmin.serverPort={port}\n");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&cfg)
+        .and_then(|mut f| f.write_all(lines.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", cfg.display()))
 }
 
 /// Each node's zoo.cfg and myid in `dir/n<sid>`.

@@ -9,6 +9,7 @@ pub mod certs;
 pub mod cluster;
 pub mod daemon;
 pub mod fencing;
+pub mod http;
 #[path = "../../src/cli/localports.rs"]
 pub mod localports;
 #[path = "../../src/cli/logs.rs"]

@@ -147,8 +147,7 @@ fn await_established(lc: &LeaderCtx) -> Result<i64, Error> {
 fn broadcast(lc: &LeaderCtx, epoch: i64) -> Result<(), Error> {
     let ctx = &lc.ctx;
     ctx.status.update_election_vote(epoch);
-    ctx.status.set_phase(SessionPhase::Broadcast);
-    start_lease(lc);
+    ctx.status.set_phase_and_lease(SessionPhase::Broadcast, Some(start_lease(lc)));
     let half = ctx.tick() / 2;
     let mut round: u32 = 0;
     let mut next_round = Instant::now() + half;
@@ -209,7 +208,7 @@ fn ping_round(lc: &LeaderCtx, epoch: i64, round: u32) -> Result<(), Error> {
 /// The lease from the agreement: the quorum's confirmations of NEWLEADER, and the wait for the
 /// leases of earlier leaders, measured from the latest moment any of the quorum (this node
 /// included) heard from one.
-fn start_lease(lc: &LeaderCtx) {
+fn start_lease(lc: &LeaderCtx) -> LeaseState {
     let ctx = &lc.ctx;
     let settings = ctx.leases.settings;
     let mut ag = lc.agreement.lock();
@@ -221,8 +220,7 @@ fn start_lease(lc: &LeaderCtx) {
     }
     let state = lease.state(&ctx.qv, Stamp::now());
     ag.lease = Some(lease);
-    drop(ag);
-    ctx.status.set_lease(state);
+    state
 }
 
 /// Publishes the lease. One that lapsed (a quorum did not confirm it in time) is inactive until a
