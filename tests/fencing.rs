@@ -40,6 +40,19 @@ fn resign(c: &Cluster, sid: i64, to: Option<i64>) -> (bool, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
 }
 
+/// `resign` once every server has its session with the new leader: right after a change of
+/// leadership a follower may still be joining, and the leader refuses ("try again").
+fn resign_when_joined(c: &Cluster, sid: i64, to: Option<i64>) -> (bool, String) {
+    let end = std::time::Instant::now() + T;
+    loop {
+        let (ok, said) = resign(c, sid, to);
+        if ok || !said.contains("try again") || std::time::Instant::now() > end {
+            return (ok, said);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn gone(pid: u32) -> bool {
     // A zombie (reaped later by its new parent) has stopped running too.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -82,7 +95,7 @@ fn kills_freezes_exits_and_resignations_never_run_two_commands() {
     // resign: another node, without waiting out the lease.
     let leader = wait_new_run(&dir, 0).sid;
     let t = fencing::now_ns();
-    let (ok, said) = resign(&c, leader, None);
+    let (ok, said) = resign_when_joined(&c, leader, None);
     assert!(ok, "{said}");
     let after = wait_new_run(&dir, t);
     assert_ne!(after.sid, leader);
@@ -91,7 +104,7 @@ fn kills_freezes_exits_and_resignations_never_run_two_commands() {
     // resign --to: the named follower.
     let target = SIDS.into_iter().find(|s| *s != after.sid).unwrap_or(1);
     let t = fencing::now_ns();
-    let (ok, said) = resign(&c, after.sid, Some(target));
+    let (ok, said) = resign_when_joined(&c, after.sid, Some(target));
     assert!(ok, "{said}");
     let steered = wait_new_run(&dir, t);
     assert_eq!(steered.sid, target, "resign --to {target}");

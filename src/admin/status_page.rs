@@ -9,6 +9,7 @@ use super::text;
 use super::watch::Event;
 use crate::config::QuorumPeerConfig;
 use crate::election::ServerState;
+use crate::lease::Stamp;
 use crate::snapshot::Snapshot;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
@@ -108,6 +109,12 @@ fn summary(h: &mut String, snap: &Snapshot, cfg: &QuorumPeerConfig, leader: Opti
     };
     let e = &st.election;
     let avg = e.sum_ms.checked_div(e.count).unwrap_or(0);
+    // Only a leader holds a lease; it is what `zkelect run` acts on.
+    let lease = if st.state == ServerState::Leading {
+        format!(" &middot; lease <span id=\"lease\">{}</span>", esc(&st.lease_text(Stamp::now())))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         h,
         "<section class=\"cards\">\
@@ -116,7 +123,7 @@ fn summary(h: &mut String, snap: &Snapshot, cfg: &QuorumPeerConfig, leader: Opti
          <div class=\"card {leader_class}\"><div class=\"label\">Leader</div><div class=\"value\" id=\"leader\">{}</div>\
          <div class=\"sub\">election round 0x{:x}</div></div>\
          <div class=\"card\"><div class=\"label\">Epoch</div><div class=\"value\" id=\"epoch\">{}</div>\
-         <div class=\"sub\">accepted {}</div></div>\
+         <div class=\"sub\">accepted {}{lease}</div></div>\
          <div class=\"card {quorum_class}\"><div class=\"label\">Quorum</div><div class=\"value\" id=\"quorum\">{}</div>\
          <div class=\"sub\">{reachable} of {} other voters connected</div></div>\
          <div class=\"card\"><div class=\"label\">Elections</div><div class=\"value\" id=\"election-count\">{}</div>\

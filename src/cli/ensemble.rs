@@ -46,6 +46,8 @@ const LAST_LINES: usize = 8;
 
 /// What a node said about itself, parsed from its log.
 enum Report {
+    /// A log line worth showing, printed by the watching loop (so never before the header).
+    Line(String),
     Decided {
         sid: usize,
         leader: i64,
@@ -245,6 +247,7 @@ impl Watch {
                             say!("{line}");
                         }
                     }
+                    Ok(Report::Line(line)) => say!("{line}"),
                     Ok(report) => self.on(report),
                     Err(_) => return End::AllExited,
                 },
@@ -264,6 +267,7 @@ impl Watch {
                 self.decided.remove(&sid);
             }
             Report::Exited { sid, .. } => self.exited(sid),
+            Report::Line(_) => {}
         }
     }
 
@@ -529,10 +533,11 @@ fn spawn_node(
                 if let Some(f) = log.as_mut() {
                     let _ = writeln!(f, "{line}");
                 }
-                if !quiet.load(Ordering::Relaxed)
-                    && let Some(r) = interesting(sid, &line)
-                {
-                    let _ = tx.send(r);
+                if !quiet.load(Ordering::Relaxed) {
+                    let (shown, report) = interesting(sid, &line);
+                    for r in shown.into_iter().chain(report) {
+                        let _ = tx.send(r);
+                    }
                 }
                 if last.len() == LAST_LINES {
                     last.pop_front();
@@ -545,8 +550,8 @@ fn spawn_node(
     Ok((child, reader))
 }
 
-/// Prints the lines an operator cares about and turns decisions into reports.
-fn interesting(sid: usize, line: &str) -> Option<Report> {
+/// The line to show if an operator cares about it, and the report of a decision or a LOOKING.
+fn interesting(sid: usize, line: &str) -> (Option<Report>, Option<Report>) {
     let msg = line.split_once("] - ").map(|x| x.1).unwrap_or(line);
     let milestone = parse_milestone(msg);
     let session_setup = milestone.as_ref().is_some_and(|m| m.phase == "discovery" || m.phase == "synchronization");
@@ -559,16 +564,12 @@ fn interesting(sid: usize, line: &str) -> Option<Report> {
         || msg.starts_with("SSL handshake complete with")
         || msg.starts_with("Accepted TLS connection from")
         || msg.starts_with("Refusing a connection from");
-    if show {
-        say!("[n{sid}] {msg}");
-    }
-    if let Some(m) = milestone.filter(|m| m.phase == "broadcast") {
-        return Some(Report::Decided { sid, leader: m.leader?, epoch: m.epoch? });
-    }
-    if parse_state(msg) == Some("looking") {
-        return Some(Report::Looking { sid });
-    }
-    None
+    let shown = show.then(|| Report::Line(format!("[n{sid}] {msg}")));
+    let report = match milestone.filter(|m| m.phase == "broadcast") {
+        Some(m) => m.leader.zip(m.epoch).map(|(leader, epoch)| Report::Decided { sid, leader, epoch }),
+        None => (parse_state(msg) == Some("looking")).then_some(Report::Looking { sid }),
+    };
+    (shown, report)
 }
 
 #[cfg(test)]

@@ -34,6 +34,11 @@ pub enum ResignRefused {
     MixedEnsemble {
         sids: Vec<i64>,
     },
+    /// Voters in the election that have no session with this leader yet (joining, or ZooKeeper
+    /// servers that have not tried to follow yet): nobody can tell yet whether steering is safe.
+    Joining {
+        sids: Vec<i64>,
+    },
     /// `--to` names ourselves.
     TargetIsSelf,
     /// `--to` names a server that is not a voter of this ensemble.
@@ -46,6 +51,21 @@ pub enum ResignRefused {
     Busy,
 }
 
+impl ResignRefused {
+    /// Whether the same request may succeed a moment later (a quorum or a follower still joining,
+    /// a busy leader), as opposed to a mistake in it or an ensemble where it can never succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ResignRefused::NotEstablished
+                | ResignRefused::Joining { .. }
+                | ResignRefused::NoSuccessor
+                | ResignRefused::TargetNotFollowing(_)
+                | ResignRefused::Busy
+        )
+    }
+}
+
 impl fmt::Display for ResignRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -56,9 +76,13 @@ impl fmt::Display for ResignRefused {
             ResignRefused::NotEstablished => f.write_str("this leader has no established quorum yet; try again"),
             ResignRefused::MixedEnsemble { sids } => write!(
                 f,
-                "refused: servers {sids:?} take part in elections without a zkelect session with this leader \
-                 (ZooKeeper servers, whose election order must stay untouched, or servers still joining: then \
-                 try again); in an ensemble with ZooKeeper, stop this node instead to move the leadership"
+                "refused: servers {sids:?} are ZooKeeper servers, whose election order must stay untouched; in an \
+                 ensemble with ZooKeeper, stop this node instead to move the leadership"
+            ),
+            ResignRefused::Joining { sids } => write!(
+                f,
+                "refused: servers {sids:?} take part in elections without a session with this leader yet (still \
+                 joining); try again"
             ),
             ResignRefused::TargetIsSelf => f.write_str("refused: --to names this server, the leader itself"),
             ResignRefused::NoSuchVoter(sid) => write!(f, "refused: server {sid} is not a voter of this ensemble"),

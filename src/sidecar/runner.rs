@@ -150,25 +150,15 @@ fn supervise(
     // The node may have changed before this thread subscribed.
     let mut actions = lease_actions(node, &mut sup);
     loop {
-        for a in actions.drain(..) {
-            match a {
-                Action::Guard(o) => {
-                    if let Err(e) = writeln!(out, "{o}") {
-                        log::error!("Cannot reach the guard process ({e})");
-                    }
-                }
-                Action::GuardedWork(running) => node.set_guarded_work(running),
-                Action::Resign => match node.resign(None) {
-                    Ok(what) => log::info!("Resignation: {what}"),
-                    Err(why) => log::info!("No resignation: {why}"),
-                },
-                Action::End(end) => {
-                    finished = true;
-                    let _ = ended.try_send(Ended::Run(end));
-                }
+        while !actions.is_empty() {
+            let mut follow = Vec::new();
+            for a in actions.drain(..) {
+                run_action(node, &mut sup, a, &mut out, ended, &mut finished, &mut follow);
             }
+            actions = follow;
         }
         let wait = sup.next_timer().map_or(Duration::from_secs(3600), |t| t.since(Stamp::now()));
+
         select! {
             recv(lease_changes) -> _ => actions = lease_actions(node, &mut sup),
             recv(events) -> ev => match ev {
@@ -186,6 +176,43 @@ fn supervise(
             },
             recv(stop.receiver()) -> _ => return,
             default(wait) => actions = sup.on_timer(Stamp::now()),
+        }
+    }
+}
+
+/// Carries out one of the supervisor's actions; what the supervisor answers to its outcome goes
+/// into `follow`.
+fn run_action(
+    node: &NodeHandle,
+    sup: &mut Supervisor,
+    a: Action,
+    out: &mut UnixStream,
+    ended: &Sender<Ended>,
+    finished: &mut bool,
+    follow: &mut Vec<Action>,
+) {
+    match a {
+        Action::Guard(o) => {
+            if let Err(e) = writeln!(out, "{o}") {
+                log::error!("Cannot reach the guard process ({e})");
+            }
+        }
+        Action::GuardedWork(running) => node.set_guarded_work(running),
+        Action::Resign => match node.resign(None) {
+            Ok(what) => log::info!("Resignation: {what}"),
+            Err(why) => {
+                // Said once, not on every retry while a follower joins.
+                if sup.retrying_resign() {
+                    log::debug!("No resignation yet: {why}");
+                } else {
+                    log::info!("No resignation: {why}");
+                }
+                follow.extend(sup.on_resign_refused(why.is_transient(), Stamp::now()));
+            }
+        },
+        Action::End(end) => {
+            *finished = true;
+            let _ = ended.try_send(Ended::Run(end));
         }
     }
 }

@@ -86,6 +86,8 @@ enum Command {
     Stopping,
 }
 
+/// How soon a resignation refused for a passing reason (a follower still joining) is asked again.
+pub const RESIGN_RETRY: Duration = Duration::from_millis(250);
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// A command that ran this long before exiting restarts after the shortest back-off again.
@@ -105,6 +107,10 @@ pub struct Supervisor {
     ending: Option<RunEnd>,
     ended: bool,
     restart_at: Option<Stamp>,
+    /// A refused resignation is asked again then.
+    resign_retry_at: Option<Stamp>,
+    /// The resignation asked for since the last give-up was refused at least once.
+    resign_refused: bool,
     backoff: Duration,
 }
 
@@ -122,6 +128,8 @@ impl Supervisor {
             ending: None,
             ended: false,
             restart_at: None,
+            resign_retry_at: None,
+            resign_refused: false,
             backoff: BACKOFF_MIN,
         }
     }
@@ -136,7 +144,41 @@ impl Supervisor {
 
     /// When [`on_timer`](Self::on_timer) wants to be called.
     pub fn next_timer(&self) -> Option<Stamp> {
-        self.restart_at
+        match (self.restart_at, self.resign_retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether the resignation being asked for was refused before.
+    pub fn retrying_resign(&self) -> bool {
+        self.resign_refused
+    }
+
+    /// The node refused the resignation asked for: a passing reason (a follower still joining)
+    /// asks again shortly; one that stays (ZooKeeper servers in the ensemble) keeps the leadership
+    /// and, unless the run is ending anyway, runs the command here again after the back-off, so
+    /// that it does not stay down while this node leads.
+    pub fn on_resign_refused(&mut self, transient: bool, now: Stamp) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.giving_up || matches!(self.lease, LeaseState::Inactive) {
+            return out;
+        }
+        self.resign_refused = true;
+        if transient {
+            self.resign_retry_at = Some(now + RESIGN_RETRY);
+        } else if self.ending.is_none() {
+            self.resign_retry_at = None;
+            self.giving_up = false;
+            log::warn!(
+                "This leader cannot hand over; starting the command here again in {} ms",
+                self.backoff.as_millis()
+            );
+            self.restart_at = Some(now + self.backoff);
+            self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        }
+        out.extend(self.on_timer(now));
+        out
     }
 
     /// The lease as published (on every change, renewals included).
@@ -151,6 +193,7 @@ impl Supervisor {
                     log::info!("Active in epoch {epoch}: the command may run");
                     self.holding = true;
                     self.giving_up = false;
+                    self.resign_retry_at = None;
                 }
                 match self.command {
                     Command::Idle => self.start_if_due(now, &mut out),
@@ -162,6 +205,7 @@ impl Supervisor {
                 }
             }
             LeaseState::Waiting { .. } | LeaseState::Inactive => {
+                self.resign_retry_at = None;
                 if was_active && self.holding && !self.giving_up && self.opts.exit_on_loss && self.ending.is_none() {
                     log::warn!("The lease of epoch {epoch} was lost; ending as asked (--exit-on-loss)");
                     self.ending = Some(RunEnd::LeadershipLost);
@@ -243,6 +287,12 @@ impl Supervisor {
 
     pub fn on_timer(&mut self, now: Stamp) -> Vec<Action> {
         let mut out = Vec::new();
+        if self.resign_retry_at.is_some_and(|t| now >= t) {
+            self.resign_retry_at = None;
+            if self.giving_up && !matches!(self.lease, LeaseState::Inactive) {
+                out.push(Action::Resign);
+            }
+        }
         if self.restart_at.is_some_and(|t| now >= t) && self.command == Command::Idle && self.lease.is_active() {
             self.start_if_due(now, &mut out);
         }
@@ -273,6 +323,7 @@ impl Supervisor {
     /// Resign (if active or waiting) and stop the command.
     fn give_up(&mut self, out: &mut Vec<Action>) {
         if !self.giving_up && !matches!(self.lease, LeaseState::Inactive) {
+            self.resign_refused = false;
             out.push(Action::Resign);
         }
         self.giving_up = true;

@@ -284,22 +284,33 @@ fn resign(lc: &LeaderCtx, epoch: i64, req: ResignRequest) -> Result<(), Error> {
 fn resign_allowed(lc: &LeaderCtx, to: Option<i64>) -> Result<(), ResignRefused> {
     let ctx = &lc.ctx;
     let me = ctx.my_id();
-    let (zkelect, synced, mut zookeeper) = {
+    // Mistakes in the request first: they do not change with time, unlike who has joined.
+    match to {
+        Some(t) if t == me => return Err(ResignRefused::TargetIsSelf),
+        Some(t) if !ctx.qv.is_voter(t) => return Err(ResignRefused::NoSuchVoter(t)),
+        _ => {}
+    }
+    let (zkelect, synced, zookeeper) = {
         let ag = lc.agreement.lock();
         let zkelect: BTreeSet<i64> = ag.learners.values().filter_map(learners::Learner::sid).collect();
         let synced: BTreeSet<i64> = ag.learners.values().filter_map(|l| l.synced().map(|(sid, _)| sid)).collect();
-        (zkelect, synced, ag.zab_refusals.keys().copied().collect::<BTreeSet<i64>>())
+        (zkelect, synced, ag.zab_refusals.keys().copied().collect::<Vec<i64>>())
     };
-    // Voters in the election without a zkelect session with us: ZooKeeper servers, or joining.
-    zookeeper.extend(
-        ctx.cnx.connected_peers().into_iter().filter(|s| *s != me && ctx.qv.is_voter(*s) && !zkelect.contains(s)),
-    );
     if !zookeeper.is_empty() {
-        return Err(ResignRefused::MixedEnsemble { sids: zookeeper.into_iter().collect() });
+        return Err(ResignRefused::MixedEnsemble { sids: zookeeper });
+    }
+    // Voters in the election without a session with us: joining, or ZooKeeper servers that have
+    // not tried to follow yet.
+    let joining: Vec<i64> = ctx
+        .cnx
+        .connected_peers()
+        .into_iter()
+        .filter(|s| *s != me && ctx.qv.is_voter(*s) && !zkelect.contains(s))
+        .collect();
+    if !joining.is_empty() {
+        return Err(ResignRefused::Joining { sids: joining });
     }
     match to {
-        Some(t) if t == me => Err(ResignRefused::TargetIsSelf),
-        Some(t) if !ctx.qv.is_voter(t) => Err(ResignRefused::NoSuchVoter(t)),
         Some(t) if !synced.contains(&t) => Err(ResignRefused::TargetNotFollowing(t)),
         // Without this node's candidacy, some other voter must be there to be elected.
         None if !synced.iter().any(|s| ctx.qv.is_voter(*s) && ctx.qv.weight(*s) > 0) => Err(ResignRefused::NoSuccessor),

@@ -50,6 +50,36 @@ fn a_command_that_exits_makes_the_leader_resign() {
 }
 
 #[test]
+fn a_refused_resignation_is_asked_again_or_given_up_for_a_restart_here() {
+    let mut s = sup(OnChildExit::Resign, false);
+    s.on_lease(active(10_000), 2, at(0));
+    s.on_report(Report::Started { pid: 100 }, at(1));
+    assert_eq!(s.on_report(exited(ExitHow::Code(1), StoppedBy::Itself), at(10)).last(), Some(&Action::Resign));
+    // A follower still joining: asked again after RESIGN_RETRY, not before.
+    assert!(!s.retrying_resign());
+    assert_eq!(s.on_resign_refused(true, at(11)), vec![]);
+    assert!(s.retrying_resign());
+    let again = at(11) + RESIGN_RETRY;
+    assert_eq!(s.next_timer(), Some(again));
+    assert_eq!(s.on_timer(at(12)), vec![]);
+    assert_eq!(s.on_timer(again), vec![Action::Resign]);
+    assert_eq!(s.on_lease(active(10_100), 2, at(300)), vec![], "no restart while resigning");
+    // ZooKeeper servers in the ensemble: it can never hand over, so the command runs here again.
+    assert_eq!(s.on_resign_refused(false, at(400)), vec![]);
+    assert_eq!(s.next_timer(), Some(at(400) + BACKOFF_MIN));
+    assert_eq!(s.on_timer(at(400) + BACKOFF_MIN), start(10_100, 2));
+    // A resignation that went through: the lease ends, nothing is asked again.
+    let mut s = sup(OnChildExit::Resign, false);
+    s.on_lease(active(10_000), 2, at(0));
+    s.on_report(Report::Started { pid: 100 }, at(1));
+    s.on_report(exited(ExitHow::Code(1), StoppedBy::Itself), at(10));
+    s.on_resign_refused(true, at(11));
+    assert_eq!(s.on_lease(LeaseState::Inactive, 2, at(100)), vec![]);
+    assert_eq!(s.next_timer(), None);
+    assert_eq!(s.on_resign_refused(true, at(120)), vec![], "not leading: nothing to ask");
+}
+
+#[test]
 fn restart_backs_off_and_resets_after_a_long_run() {
     let mut s = sup(OnChildExit::Restart, false);
     s.on_lease(active(100_000), 2, at(0));
