@@ -7,18 +7,33 @@
 mod cli;
 
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
+use clap_complete::Shell;
 use cli::{bench, ensemble, run, status};
+use crossbeam_channel::select;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use zkelect::config::QuorumPeerConfig;
-use zkelect::node::Node;
+use zkelect::node::{Fatal, Node};
+use zkelect::runtime::signals::{Signal, SignalWatcher};
 use zkelect::sidecar::{OnChildExit, RunOptions, guard};
+
+/// Exit status of a command line clap cannot parse, for every subcommand (sysexits' EX_USAGE;
+/// clap's own 2 would read as "invalid configuration" from `start` and "unreachable" from `status`).
+const EXIT_USAGE: u8 = status::USAGE;
 
 /// The command line. Built with clap's builder API rather than its derive macros: without a proc-macro in
 /// the build, every crate can be linked statically (see .cargo/config.toml), which saves each node the
 /// resident pages of a shared libc.
+fn config_arg() -> Arg {
+    Arg::new("config")
+        .value_name("CONFIG")
+        .required(true)
+        .value_parser(value_parser!(PathBuf))
+        .help("Path of the zoo.cfg file")
+}
+
 fn cli() -> Command {
     let tick_time = |default: &'static str| {
         Arg::new("tick_time")
@@ -41,13 +56,13 @@ for byte on the election port, and logs its state changes to stderr (RUST_LOG co
         .subcommand(
             Command::new("start")
                 .about("Run one node in the foreground with the given zoo.cfg (dataDir/myid names the node)")
-                .arg(
-                    Arg::new("config")
-                        .value_name("CONFIG")
-                        .required(true)
-                        .value_parser(value_parser!(PathBuf))
-                        .help("Path of the zoo.cfg file"),
-                ),
+                .long_about(
+                    "Run one node in the foreground with the given zoo.cfg (dataDir/myid names the node). SIGTERM, \
+SIGINT or SIGHUP stop it in order (exit status 0); a second one ends it at once. Other exit statuses: 1 cannot \
+start, 2 invalid configuration, 14 the election port cannot be bound or its listener failed, 64 usage error, 70 \
+internal error. Under systemd (Type=notify) it reports READY=1, its state and STOPPING=1 through $NOTIFY_SOCKET.",
+                )
+                .arg(config_arg()),
         )
         .subcommand(
             Command::new("run")
@@ -62,13 +77,7 @@ SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to the command. Exit status: 0 stoppe
 (or the guard process died), 2 invalid configuration or command not found, 3 leadership lost (--exit-on-loss), \
 4 the command exited (--on-child-exit=exit), 14 election port unusable, 70 internal error.",
                 )
-                .arg(
-                    Arg::new("config")
-                        .value_name("CONFIG")
-                        .required(true)
-                        .value_parser(value_parser!(PathBuf))
-                        .help("Path of the zoo.cfg file"),
-                )
+                .arg(config_arg())
                 .arg(
                     Arg::new("on_child_exit")
                         .long("on-child-exit")
@@ -146,11 +155,18 @@ Refused in an ensemble with ZooKeeper servers, whose election order must stay un
         .subcommand(
             Command::new("status")
                 .about(
-                    "Ask a node (its clientPort) how it stands. Exit status: 0 in a quorum, 1 not in a quorum \
-(LOOKING), 2 unreachable",
+                    "Ask nodes (their clientPort) how they stand. Exit status: 0 in a quorum under one leader, 1 not \
+in a quorum (LOOKING) or the nodes disagree, 2 unreachable, 64 usage error",
                 )
+                .arg(Arg::new("address").value_name("ADDRESS").num_args(0..).help(
+                    "The nodes' client ports: host:port, host (port 2181), :port (host 127.0.0.1), [v6]:port; \
+default 127.0.0.1:2181. Several addresses: the whole ensemble, and whether it agrees on its leader",
+                ))
                 .arg(
-                    Arg::new("address").value_name("ADDRESS").required(true).help("host:port of the node's clientPort"),
+                    Arg::new("json")
+                        .long("json")
+                        .action(ArgAction::SetTrue)
+                        .help("One JSON object on stdout: {\"nodes\":[…],\"ensemble\":{…},\"exit_code\":N}"),
                 )
                 .arg(
                     Arg::new("timeout_ms")
@@ -219,11 +235,18 @@ leader's zkelect, at tickTime 100 and 2000 unless --tick-time is given); writes 
                         .value_parser(value_parser!(usize))
                         .default_value("20")
                         .help("With --singleton: faults of each kind per tickTime"),
-                ),
+                )
+                .arg(Arg::new("tls").long("tls").action(ArgAction::SetTrue).help(
+                    "Run every ensemble (ZooKeeper's too) with quorum TLS: generated certificates, node N on 127.0.1.N",
+                )),
         )
         .subcommand(
             Command::new("ensemble")
-                .about("Run a local ensemble of N nodes on 127.0.0.1 and show its election (Ctrl-C stops it)")
+                .about(
+                    "Run a local ensemble of N nodes on 127.0.0.1 and show its election (Ctrl-C, SIGTERM or SIGHUP \
+stop it). Exit status: 0 the running nodes agreed on a leader at the end, 1 they did not, 2 it could not run, 64 \
+usage error",
+                )
                 .arg(
                     Arg::new("nodes")
                         .long("nodes")
@@ -239,14 +262,31 @@ leader's zkelect, at tickTime 100 and 2000 unless --tick-time is given); writes 
                         .value_parser(value_parser!(f64))
                         .help("Stop after this many seconds (default: run until Ctrl-C)"),
                 )
+                .arg(Arg::new("dir").long("dir").value_name("DIR").value_parser(value_parser!(PathBuf)).help(
+                    "Directory for configs, data and logs, kept afterwards (default: a fresh one under the \
+temp dir, removed afterwards)",
+                ))
+                .arg(tick_time("200"))
                 .arg(
-                    Arg::new("dir")
-                        .long("dir")
-                        .value_name("DIR")
-                        .value_parser(value_parser!(PathBuf))
-                        .help("Directory for configs, data and logs (default: a fresh one under the temp dir)"),
+                    Arg::new("keep")
+                        .long("keep")
+                        .action(ArgAction::SetTrue)
+                        .help("Keep the configs, data and logs afterwards and print where they are"),
                 )
-                .arg(tick_time("200")),
+                .arg(Arg::new("tls").long("tls").action(ArgAction::SetTrue).help(
+                    "Quorum TLS with certificates generated into DIR/certs; node N runs on 127.0.1.N, which its \
+certificate names, so that the server id it claims is checked against it",
+                )),
+        )
+        .subcommand(
+            Command::new("completions")
+                .about("Print a shell completion script for zkelect (bash, zsh, fish, elvish, powershell)")
+                .long_about(
+                    "Print a shell completion script for zkelect. For example:\n  zkelect completions bash > \
+/etc/bash_completion.d/zkelect\n  zkelect completions zsh > \"${fpath[1]}/_zkelect\"\n  zkelect completions fish > \
+~/.config/fish/completions/zkelect.fish",
+                )
+                .arg(Arg::new("shell").value_name("SHELL").required(true).value_parser(value_parser!(Shell))),
         )
 }
 
@@ -263,16 +303,32 @@ fn os_values(m: &ArgMatches, id: &str) -> Vec<OsString> {
 }
 
 fn main() -> ExitCode {
-    let matches = cli().get_matches();
+    let matches = match cli().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            // --help and --version are no errors.
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
+        }
+    };
     zkelect::runtime::logging::init();
     match matches.subcommand() {
         Some(("start", m)) => start(&value::<PathBuf>(m, "config")),
         Some(("bench", m)) => bench(m),
         Some(("status", m)) => {
-            let address: String = value(m, "address");
-            ExitCode::from(status::run(&address, Duration::from_millis(value(m, "timeout_ms"))))
+            let opts = status::Options {
+                addresses: m.get_many::<String>("address").map(|v| v.cloned().collect()).unwrap_or_default(),
+                timeout: Duration::from_millis(value(m, "timeout_ms")),
+                json: m.get_flag("json"),
+            };
+            ExitCode::from(status::run(opts))
         }
         Some(("ensemble", m)) => ensemble(m),
+        Some(("completions", m)) => {
+            let mut out = std::io::stdout();
+            clap_complete::generate(value::<Shell>(m, "shell"), &mut cli(), "zkelect", &mut out);
+            ExitCode::SUCCESS
+        }
         Some(("run", m)) => exit_code(run::run(run::Options {
             config: value(m, "config"),
             run: RunOptions {
@@ -324,6 +380,7 @@ fn bench(m: &ArgMatches) -> ExitCode {
         tick_time: value(m, "tick_time"),
         keep_logs: m.get_flag("keep_logs"),
         idle: Duration::from_secs(value(m, "idle")),
+        tls: m.get_flag("tls"),
     };
     match bench::run(opts) {
         Ok(()) => ExitCode::SUCCESS,
@@ -334,18 +391,21 @@ fn bench(m: &ArgMatches) -> ExitCode {
     }
 }
 
-/// `zkelect ensemble`: exit status 1 when the ensemble never settled, 2 when it could not run.
+/// `zkelect ensemble`: exit status 1 when the running nodes had no leader they agreed on at the end,
+/// 2 when it could not run.
 fn ensemble(m: &ArgMatches) -> ExitCode {
     let opts = ensemble::Options {
         nodes: value(m, "nodes"),
         run_for: m.get_one::<f64>("for").map(|s| Duration::from_secs_f64(s.max(0.0))),
         dir: m.get_one::<PathBuf>("dir").cloned(),
         tick_time: value(m, "tick_time"),
+        keep: m.get_flag("keep"),
+        tls: m.get_flag("tls"),
     };
     match ensemble::run(opts) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("zkelect: the ensemble did not settle on a leader");
+            eprintln!("zkelect: the ensemble had no settled leader when it stopped");
             ExitCode::from(1)
         }
         Err(e) => {
@@ -355,17 +415,33 @@ fn ensemble(m: &ArgMatches) -> ExitCode {
     }
 }
 
-/// `zkelect start`: runs one node until it fails (the exit code says how) or is killed.
+/// What ended a running node.
+enum Ended {
+    Fatal(Option<Fatal>),
+    Signal(Signal),
+}
+
+/// `zkelect start`: runs one node until a stop signal (an orderly shutdown, exit status 0) or
+/// until something ends it (the exit code says what). Epoch files are written atomically, so
+/// even a kill -9 is safe.
 fn start(path: &std::path::Path) -> ExitCode {
     let cfg = match QuorumPeerConfig::load(path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("zkelect: invalid configuration: {e}");
-            return ExitCode::from(2);
+            return exit_code(zkelect::node::EXIT_INVALID_CONFIG);
         }
     };
     zkelect::runtime::panic::install();
     log::info!("Starting zkelect {} as server {} from {}", env!("CARGO_PKG_VERSION"), cfg.my_id, path.display());
+    // Watched before anything is bound: a stop asked for during start-up is not lost.
+    let signals = match SignalWatcher::start(&Signal::STOP) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log::warn!("Cannot watch SIGTERM, SIGINT and SIGHUP ({e}); they will end the process without a shutdown");
+            None
+        }
+    };
     let node = match Node::start(cfg) {
         Ok(n) => n,
         Err(e) => {
@@ -374,12 +450,34 @@ fn start(path: &std::path::Path) -> ExitCode {
             return exit_code(e.exit_code());
         }
     };
-    // Runs until killed or until something ends it; epoch files are written atomically, so any
-    // stop is safe.
-    let fatal = node.wait(None);
-    let code = fatal.map_or(1, |f| f.exit_code());
-    log::error!("Unable to take part in elections any longer ({fatal:?}); exiting with code {code}");
-    std::process::exit(code);
+    let ended = match &signals {
+        Some(w) => select! {
+            recv(node.fatal_events()) -> f => Ended::Fatal(f.ok()),
+            recv(w.receiver()) -> s => match s {
+                Ok(s) => Ended::Signal(s),
+                Err(_) => Ended::Fatal(node.wait(None)),
+            },
+        },
+        None => Ended::Fatal(node.wait(None)),
+    };
+    match ended {
+        Ended::Signal(s) => {
+            // Armed before the line below, which therefore tells the truth.
+            if let Some(Err(e)) = signals.as_ref().map(SignalWatcher::exit_on_next) {
+                log::warn!("A second signal will not end the process at once: {e}");
+            }
+            log::info!("Received {s}: shutting down (another one ends the process at once)");
+            node.shutdown();
+            drop(signals);
+            log::info!("Shut down after {s}; exiting with code 0");
+            ExitCode::SUCCESS
+        }
+        Ended::Fatal(fatal) => {
+            let code = fatal.map_or(1, |f| f.exit_code());
+            log::error!("Unable to take part in elections any longer ({fatal:?}); exiting with code {code}");
+            std::process::exit(code);
+        }
+    }
 }
 
 fn exit_code(code: i32) -> ExitCode {

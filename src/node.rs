@@ -2,7 +2,8 @@
 //! hook and the admin servers, and owns their lifecycle (`QuorumPeerMain` and
 //! `QuorumPeer.start`/`shutdown`). The only module that knows all the others.
 
-use crate::admin::{AdminError, AdminServer, StateHook, fourlw, metrics};
+use crate::admin::notify::Notifier;
+use crate::admin::{AdminError, AdminServer, LeadershipJournal, StateHook, admin_server, fourlw, metrics};
 use crate::cnx::{CnxEvents, CnxSettings, QuorumCnxManager};
 use crate::config::QuorumPeerConfig;
 use crate::election::{ServerState, Vote};
@@ -19,7 +20,8 @@ use parking_lot::Mutex;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Duration;
 
 /// Exit code when the election port cannot be bound (ZooKeeper's `UNABLE_TO_BIND_QUORUM_PORT`).
@@ -134,9 +136,15 @@ pub struct Node {
     messenger: Option<Arc<Messenger>>,
     ctx: Option<Arc<PeerContext>>,
     hook: Option<Arc<StateHook>>,
+    /// systemd's `$NOTIFY_SOCKET`, when the node runs under a `Type=notify` unit.
+    notifier: Option<Arc<Notifier>>,
+    /// Leadership changes in order, for `/watch` and the status page.
+    journal: Arc<LeadershipJournal>,
     admin: Vec<AdminServer>,
     client_port: Option<u16>,
     peer_thread: ThreadGroup,
+    /// Set when the `QuorumPeer` thread has returned (`/health` then fails).
+    peer_stopped: Arc<AtomicBool>,
     shutdown: Shutdown,
     fatal: Receiver<Fatal>,
     lease_changes: Arc<Watch<()>>,
@@ -171,9 +179,12 @@ impl Node {
             messenger: None,
             ctx: None,
             hook: None,
+            notifier: Notifier::from_env().map(Arc::new),
+            journal: Arc::new(LeadershipJournal::new()),
             admin: Vec::new(),
             client_port: None,
             peer_thread: ThreadGroup::new(),
+            peer_stopped: Arc::new(AtomicBool::new(false)),
             shutdown: Shutdown::new(),
             fatal,
             lease_changes: Arc::new(Watch::new(())),
@@ -182,6 +193,9 @@ impl Node {
         if let Err(e) = node.start_parts(events_tx, events_rx, files) {
             node.shutdown();
             return Err(e);
+        }
+        if let Some(n) = &node.notifier {
+            n.ready();
         }
         Ok(node)
     }
@@ -212,10 +226,14 @@ impl Node {
             .map_err(|source| StartError::Thread { what: "messenger", source })?;
         let messenger = Arc::new(messenger);
         self.messenger = Some(Arc::clone(&messenger));
-        let hook = self.hook.clone();
+        let (hook, notifier, journal) = (self.hook.clone(), self.notifier.clone(), Arc::clone(&self.journal));
         let announce: Announce = Box::new(move |change| {
+            journal.record(change);
             if let Some(h) = &hook {
                 h.notify(change);
+            }
+            if let Some(n) = &notifier {
+                n.state_changed(change);
             }
         });
         let ctx = Arc::new(PeerContext::new(
@@ -232,8 +250,12 @@ impl Node {
         ));
         self.ctx = Some(Arc::clone(&ctx));
         let name = format!("QuorumPeer[myid={}]", self.cfg.my_id);
+        let stopped = Arc::clone(&self.peer_stopped);
         self.peer_thread
-            .spawn(name, move || peer::run(ctx, events_rx))
+            .spawn(name, move || {
+                peer::run(ctx, events_rx);
+                stopped.store(true, Release);
+            })
             .map_err(|source| StartError::Thread { what: "peer thread", source })
     }
 
@@ -248,13 +270,35 @@ impl Node {
         };
         for started in [
             fourlw::start(Arc::clone(&self.cfg), Arc::clone(&source), resign),
-            metrics::start(Arc::clone(&self.cfg), source),
+            metrics::start(Arc::clone(&self.cfg), Arc::clone(&source)),
         ] {
             if let Some(server) = started.map_err(StartError::Admin)? {
                 self.admin.push(server);
             }
         }
+        let sources =
+            admin_server::Sources { snapshot: source, journal: Arc::clone(&self.journal), liveness: self.liveness() };
+        self.admin.extend(admin_server::start(Arc::clone(&self.cfg), sources));
         Ok(())
+    }
+
+    /// `/health`: the node is not stopping, its `QuorumPeer` thread runs, and no thread has held
+    /// its status for long (a thread stuck while holding it would freeze the election).
+    fn liveness(&self) -> admin_server::Liveness {
+        let (status, stopped, shutdown) =
+            (Arc::clone(&self.status), Arc::clone(&self.peer_stopped), self.shutdown.clone());
+        Arc::new(move || {
+            if shutdown.is_requested() {
+                return Err("the node is shutting down".into());
+            }
+            if stopped.load(Acquire) {
+                return Err("the QuorumPeer thread has stopped".into());
+            }
+            if status.try_lock_for(Duration::from_secs(1)).is_none() {
+                return Err("the node's status has been locked for more than 1 s".into());
+            }
+            Ok(())
+        })
     }
 
     pub fn config(&self) -> &QuorumPeerConfig {
@@ -273,16 +317,21 @@ impl Node {
     pub fn snapshot_source(&self) -> Arc<dyn Fn() -> Snapshot + Send + Sync> {
         let (status, cnx, board) = (Arc::clone(&self.status), self.cnx.clone(), Arc::clone(&self.board));
         let quorum_tls = QuorumTlsState { dials_tls: self.security.dials_tls(), accepts: self.security.accepts() };
-        Arc::new(move || Snapshot {
-            status: status.lock().clone(),
-            peers: cnx.peer_status(),
-            last_votes: board.latest_with_times(),
-            notifications_sent: board.notifications_sent.load(Relaxed),
-            notifications_received: board.notifications_received.load(Relaxed),
-            malformed_dropped: board.malformed_dropped.load(Relaxed),
-            replies_held_back: board.replies_held_back.load(Relaxed),
-            traffic: board.traffic(),
-            quorum_tls,
+        Arc::new(move || {
+            // Copied in a statement of its own: a temporary guard would be held while the peer table
+            // is locked below, the reverse of the transport's callbacks (table, then status).
+            let status = status.lock().clone();
+            Snapshot {
+                status,
+                peers: cnx.peer_status(),
+                last_votes: board.latest_with_times(),
+                notifications_sent: board.notifications_sent.load(Relaxed),
+                notifications_received: board.notifications_received.load(Relaxed),
+                malformed_dropped: board.malformed_dropped.load(Relaxed),
+                replies_held_back: board.replies_held_back.load(Relaxed),
+                traffic: board.traffic(),
+                quorum_tls,
+            }
         })
     }
 
@@ -300,11 +349,6 @@ impl Node {
         self.handle().resign(to)
     }
 
-    /// Something that ends the node, for `select!` (see [`wait`](Self::wait)).
-    pub fn fatal_events(&self) -> Receiver<Fatal> {
-        self.fatal.clone()
-    }
-
     /// The election transport (for tests and tools that look at connections).
     pub fn transport(&self) -> &QuorumCnxManager {
         &self.cnx
@@ -313,6 +357,11 @@ impl Node {
     /// The port the four-letter words are served on, once bound.
     pub fn client_port(&self) -> Option<u16> {
         self.client_port
+    }
+
+    /// What ends the node, for a `select!` next to other events (such as process signals).
+    pub fn fatal_events(&self) -> &Receiver<Fatal> {
+        &self.fatal
     }
 
     /// Waits for something that ends the node (`None` after `timeout`, or at once when shutting down).
@@ -325,6 +374,9 @@ impl Node {
 
     /// Stops every thread of the node and waits for them; every port is released.
     pub fn shutdown(&self) {
+        if let Some(n) = &self.notifier {
+            n.stopping();
+        }
         self.shutdown.request();
         if let Some(ctx) = &self.ctx {
             ctx.sessions.close_all();

@@ -6,7 +6,7 @@ use crate::cnx::PeerCnxStatus;
 use crate::election::{Notification, PeerView, ServerState, Vote};
 use crate::lease::{LeaseState, Stamp};
 use crate::messenger::PeerTraffic;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::SystemTime;
 
@@ -84,6 +84,20 @@ impl ElectionStats {
     }
 }
 
+/// One finished election, as the status page lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElectionRecord {
+    pub ended: SystemTime,
+    pub took_ms: u64,
+    /// Who won.
+    pub leader: i64,
+    /// What this node became.
+    pub state: ServerState,
+}
+
+/// Elections kept in [`NodeStatus::recent_elections`].
+pub const RECENT_ELECTIONS: usize = 16;
+
 /// The node's status: the one place each of these facts is kept.
 #[derive(Debug, Clone)]
 pub struct NodeStatus {
@@ -99,6 +113,8 @@ pub struct NodeStatus {
     pub current_epoch: i64,
     pub accepted_epoch: i64,
     pub election: ElectionStats,
+    /// The latest elections, oldest first (at most [`RECENT_ELECTIONS`]).
+    pub recent_elections: VecDeque<ElectionRecord>,
     /// Times the node entered LOOKING.
     pub looking_count: u64,
     pub leader_changes: u64,
@@ -124,6 +140,7 @@ impl NodeStatus {
             current_epoch,
             accepted_epoch,
             election: ElectionStats::default(),
+            recent_elections: VecDeque::new(),
             looking_count: 0,
             leader_changes: 0,
             synced_learners: Vec::new(),
@@ -131,6 +148,15 @@ impl NodeStatus {
             state_since: now,
             started: now,
         }
+    }
+
+    /// An election ended after `ms` with `leader` elected and this node in `state`.
+    pub fn election_ended(&mut self, leader: i64, state: ServerState, ms: u64) {
+        self.election.add(ms);
+        if self.recent_elections.len() == RECENT_ELECTIONS {
+            self.recent_elections.pop_front();
+        }
+        self.recent_elections.push_back(ElectionRecord { ended: SystemTime::now(), took_ms: ms, leader, state });
     }
 
     /// The leader we follow or are, when not LOOKING.
@@ -213,6 +239,23 @@ pub struct Snapshot {
     pub quorum_tls: QuorumTlsState,
 }
 
+impl Snapshot {
+    /// A snapshot of `status` alone: no connections, votes or traffic yet.
+    pub fn of_status(status: NodeStatus) -> Snapshot {
+        Snapshot {
+            status,
+            peers: HashMap::new(),
+            last_votes: HashMap::new(),
+            notifications_sent: 0,
+            notifications_received: 0,
+            malformed_dropped: 0,
+            replies_held_back: 0,
+            traffic: HashMap::new(),
+            quorum_tls: QuorumTlsState { dials_tls: false, accepts: "plaintext" },
+        }
+    }
+}
+
 /// Quorum TLS as the operator interfaces show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuorumTlsState {
@@ -247,5 +290,17 @@ mod tests {
         st.phase = Some(SessionPhase::ElectionOnly { confirmed: false });
         assert!(st.view().confirming);
         assert_eq!(st.peer_state(), "following - election-only (confirming)");
+    }
+
+    #[test]
+    fn recent_elections_keep_the_latest() {
+        let mut st = NodeStatus::new(1, Vote::new(1, 0, -1, 0), 0, 0);
+        for i in 0..RECENT_ELECTIONS as u64 + 3 {
+            st.election_ended(3, ServerState::Following, i);
+        }
+        assert_eq!(st.recent_elections.len(), RECENT_ELECTIONS);
+        assert_eq!(st.recent_elections.front().map(|r| r.took_ms), Some(3));
+        assert_eq!(st.recent_elections.back().map(|r| (r.took_ms, r.leader)), Some((RECENT_ELECTIONS as u64 + 2, 3)));
+        assert_eq!(st.election.count, RECENT_ELECTIONS as u64 + 3);
     }
 }

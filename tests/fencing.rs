@@ -18,8 +18,6 @@ const T: Duration = Duration::from_secs(30);
 const SIDS: [i64; 3] = [1, 2, 3];
 /// tickTime 100 × syncLimit 5 (the harness's zoo.cfg).
 const LEASE: Duration = Duration::from_millis(500);
-/// A command that ticked this recently is running.
-const RECENT: Duration = Duration::from_millis(100);
 
 fn ensemble() -> Cluster {
     let c = Cluster::new(3, 0, "");
@@ -29,12 +27,7 @@ fn ensemble() -> Cluster {
 
 /// Waits for a command that started after `after` (ns) and is running; its node.
 fn wait_new_run(dir: &Path, after: u128) -> Interval {
-    wait_for(T, "a command started after the fault", || {
-        let now = fencing::now_ns();
-        fencing::intervals(dir, &SIDS)
-            .into_iter()
-            .find(|i| i.first > after && now.saturating_sub(i.last) <= RECENT.as_nanos())
-    })
+    wait_for(T, "a command started after the fault", || fencing::running(dir, &SIDS, after))
 }
 
 fn resign(c: &Cluster, sid: i64, to: Option<i64>) -> (bool, String) {
@@ -70,7 +63,7 @@ fn kills_freezes_exits_and_resignations_never_run_two_commands() {
     let orphans = c.kill(first.sid);
     let next = wait_new_run(&dir, t);
     assert_ne!(next.sid, first.sid);
-    wait_for(T, "the killed node's guard and command to go", || orphans.iter().all(|p| gone(*p)).then_some(()));
+    wait_for(T, "the killed node's guard and command to go", || orphans.iter().all(|p| !p.alive()).then_some(()));
     println!("kill -9: node {} took over after a gap of {}", next.sid, gap(&dir, t));
     c.start(first.sid);
 
@@ -163,6 +156,7 @@ fn run_exits_with_its_documented_codes() {
     assert_eq!(status.and_then(|s| s.code()), Some(4), "the command exited by itself");
 
     // SIGTERM: the command is stopped and zkelect run exits 0.
+    let spawned = fencing::now_ns();
     let mut child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
         .arg("run")
         .arg(&solo)
@@ -171,10 +165,7 @@ fn run_exits_with_its_documented_codes() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("run");
-    let run = wait_for(T, "the command", || {
-        let now = fencing::now_ns();
-        fencing::intervals(&dir, &[1]).into_iter().find(|i| now.saturating_sub(i.last) <= RECENT.as_nanos())
-    });
+    let run = wait_for(T, "the command", || fencing::running(&dir, &[1], spawned));
     let below = common::descendants(child.id());
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let status = child.wait_timeout(T).expect("wait");

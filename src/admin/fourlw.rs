@@ -5,6 +5,7 @@
 use super::server::{AdminError, AdminServer, Handler, close_gracefully};
 use super::text;
 use crate::config::QuorumPeerConfig;
+use crate::runtime::Shutdown;
 use crate::snapshot::Snapshot;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -74,7 +75,7 @@ pub fn start(
     };
     let handler: Handler = {
         let cfg = Arc::clone(&cfg);
-        Arc::new(move |s: TcpStream, remote: SocketAddr| serve(&s, remote, &cfg, &*snapshot, &resign))
+        Arc::new(move |s: TcpStream, remote: SocketAddr, _: &Shutdown| serve(&s, remote, &cfg, &*snapshot, &resign))
     };
     AdminServer::start("FourLetterWordServer", &addr, MAX_CONNECTIONS, handler).map(Some)
 }

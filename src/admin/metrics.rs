@@ -1,17 +1,16 @@
 //! Prometheus metrics at `GET /metrics` when `metricsProvider.httpPort` is set (ZooKeeper's key;
 //! `metricsProvider.httpHost` chooses the address, default all).
 
-use super::server::{AdminError, AdminServer, Handler, close_gracefully};
+use super::http::{self, HttpLimits, Request, Response, Routes};
+use super::server::{AdminError, AdminServer};
 use crate::config::{HostPort, QuorumPeerConfig};
 use crate::election::ServerState;
 use crate::snapshot::Snapshot;
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
 
-const MAX_REQUEST: usize = 8 * 1024;
+/// Prometheus' text exposition format 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Builds the exposition text (format 0.0.4), one family at a time.
 struct Exposition(String);
@@ -145,40 +144,17 @@ pub fn start(
 ) -> Result<Option<AdminServer>, AdminError> {
     let Some(port) = cfg.metrics_http_port else { return Ok(None) };
     let host = cfg.metrics_http_host.clone().unwrap_or_else(|| "0.0.0.0".into());
-    let handler: Handler = {
-        let cfg = Arc::clone(&cfg);
-        Arc::new(move |s: TcpStream, remote: SocketAddr| serve(&s, remote, &cfg, &*snapshot))
-    };
-    AdminServer::start("PrometheusMetricsProviderServer", &HostPort::new(host, port), 16, handler).map(Some)
+    let routes: Routes = Arc::new(move |r: &Request| match (r.method.as_str(), r.path.as_str()) {
+        ("GET" | "HEAD", "/metrics") => response(&snapshot(), &cfg),
+        ("GET" | "HEAD", _) => Response::text(404, "not found; try /metrics\n"),
+        _ => Response::status(405).header("Allow", "GET, HEAD"),
+    });
+    // One answer per connection, as this endpoint always did (scrapers open one per scrape).
+    let limits = HttpLimits { max_connections: 16, keep_alive: false, ..HttpLimits::default() };
+    http::start("PrometheusMetricsProviderServer", &HostPort::new(host, port), limits, routes).map(Some)
 }
 
-fn serve(mut s: &TcpStream, remote: SocketAddr, cfg: &QuorumPeerConfig, snapshot: &dyn Fn() -> Snapshot) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-    let mut req = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => req.extend_from_slice(&buf[..n]),
-        }
-        if req.len() > MAX_REQUEST {
-            log::debug!("Closing metrics connection from {remote}: request too large");
-            return;
-        }
-    }
-    let line = String::from_utf8_lossy(&req);
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, body) = if method == "GET" && (path == "/metrics" || path.starts_with("/metrics?")) {
-        ("200 OK", render(&snapshot(), cfg))
-    } else {
-        ("404 Not Found", "not found; try /metrics\n".to_string())
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = s.write_all(head.as_bytes()).and_then(|_| s.write_all(body.as_bytes()));
-    close_gracefully(s);
+/// The exposition as an HTTP response.
+pub fn response(snap: &Snapshot, cfg: &QuorumPeerConfig) -> Response {
+    Response::new(200, CONTENT_TYPE, render(snap, cfg))
 }

@@ -1,6 +1,7 @@
 //! The text of each four-letter word, from a [`Snapshot`]: ZooKeeper's line formats, so its own
 //! tooling (`zkServer.sh status`, `FourLetterWordMain`, monitoring agents) reads them.
 
+use super::json::Json;
 use crate::config::QuorumPeerConfig;
 use crate::election::ServerState;
 use crate::lease::{LeaseState, Stamp};
@@ -39,7 +40,7 @@ pub fn lease_remaining(lease: LeaseState) -> std::time::Duration {
     }
 }
 
-fn zxid(snap: &Snapshot) -> i64 {
+pub fn zxid(snap: &Snapshot) -> i64 {
     // No transactions: like a fresh ZooKeeper leader, the last zxid is the epoch's first.
     snap.status.current_epoch << 32
 }
@@ -84,66 +85,82 @@ pub fn stat(snap: &Snapshot, client: &str) -> String {
     out
 }
 
-pub fn mntr(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
+/// `mntr`'s values, typed (the AdminServer's `monitor` writes them as JSON, without the `zk_`).
+pub fn mntr_values(snap: &Snapshot, cfg: &QuorumPeerConfig) -> Vec<(String, Json)> {
     let st = &snap.status;
-    let mut out = String::new();
-    let mut kv = |k: &str, v: String| {
-        let _ = writeln!(out, "zk_{k}\t{v}");
-    };
-    kv("version", VERSION.to_string());
-    kv("server_state", mode(st.state).to_string());
-    kv("peer_state", st.peer_state());
-    kv("avg_latency", "0.0".into());
-    kv("max_latency", "0".into());
-    kv("min_latency", "0".into());
-    kv("packets_received", snap.notifications_received.to_string());
-    kv("packets_sent", snap.notifications_sent.to_string());
-    kv("num_alive_connections", "0".into());
-    kv("outstanding_requests", "0".into());
-    kv("znode_count", "0".into());
-    kv("watch_count", "0".into());
-    kv("ephemerals_count", "0".into());
-    kv("approximate_data_size", "0".into());
-    let uptime = SystemTime::now().duration_since(st.started).unwrap_or_default().as_millis();
-    kv("uptime", uptime.to_string());
+    let mut out: Vec<(String, Json)> = Vec::new();
+    let mut kv = |k: &str, v: Json| out.push((k.to_string(), v));
+    kv("version", VERSION.into());
+    kv("server_state", mode(st.state).into());
+    kv("peer_state", st.peer_state().into());
+    kv("avg_latency", 0.0.into());
+    kv("max_latency", 0.into());
+    kv("min_latency", 0.into());
+    kv("packets_received", snap.notifications_received.into());
+    kv("packets_sent", snap.notifications_sent.into());
+    kv("num_alive_connections", 0.into());
+    kv("outstanding_requests", 0.into());
+    kv("znode_count", 0.into());
+    kv("watch_count", 0.into());
+    kv("ephemerals_count", 0.into());
+    kv("approximate_data_size", 0.into());
+    kv("uptime", uptime_ms(st).into());
     let (open, max) = fd_counts();
-    kv("open_file_descriptor_count", open.to_string());
-    kv("max_file_descriptor_count", max.to_string());
-    kv("quorum_size", cfg.quorum_verifier.voter_count().to_string());
+    kv("open_file_descriptor_count", open.into());
+    kv("max_file_descriptor_count", max.into());
+    kv("quorum_size", cfg.quorum_verifier.voter_count().into());
     if st.state == ServerState::Leading {
         let voters = st.synced_learners.iter().filter(|s| cfg.quorum_verifier.is_voter(**s)).count();
-        kv("learners", st.synced_learners.len().to_string());
-        kv("synced_followers", voters.to_string());
-        kv("synced_non_voting_followers", "0".into());
-        kv("synced_observers", (st.synced_learners.len() - voters).to_string());
+        kv("learners", st.synced_learners.len().into());
+        kv("synced_followers", voters.into());
+        kv("synced_non_voting_followers", 0.into());
+        kv("synced_observers", (st.synced_learners.len() - voters).into());
     }
     let e = &st.election;
     let avg = if e.count == 0 { 0.0 } else { e.sum_ms as f64 / e.count as f64 };
-    kv("avg_election_time", format!("{avg:.1}"));
-    kv("min_election_time", e.min_ms.to_string());
-    kv("max_election_time", e.max_ms.to_string());
-    kv("cnt_election_time", e.count.to_string());
-    kv("sum_election_time", e.sum_ms.to_string());
-    kv("looking_count", st.looking_count.to_string());
-    kv("current_epoch", st.current_epoch.to_string());
-    kv("accepted_epoch", st.accepted_epoch.to_string());
-    kv("leader_id", st.leader().unwrap_or(-1).to_string());
-    kv("election_round", st.logicalclock.to_string());
-    kv("connected_peers", snap.peers.values().filter(|p| p.connected).count().to_string());
-    kv("leader_changes", st.leader_changes.to_string());
-    kv("lease_state", st.lease.as_str().to_string());
-    kv("lease_remaining_ms", lease_remaining(st.lease).as_millis().to_string());
-    kv("malformed_notifications", snap.malformed_dropped.to_string());
-    kv("notification_replies_held_back", snap.replies_held_back.to_string());
-    kv("quorum_tls", u8::from(snap.quorum_tls.dials_tls).to_string());
-    kv("quorum_tls_accepts", snap.quorum_tls.accepts.to_string());
+    kv("avg_election_time", avg.into());
+    kv("min_election_time", e.min_ms.into());
+    kv("max_election_time", e.max_ms.into());
+    kv("cnt_election_time", e.count.into());
+    kv("sum_election_time", e.sum_ms.into());
+    kv("looking_count", st.looking_count.into());
+    kv("current_epoch", st.current_epoch.into());
+    kv("accepted_epoch", st.accepted_epoch.into());
+    kv("leader_id", st.leader().unwrap_or(-1).into());
+    kv("election_round", st.logicalclock.into());
+    kv("connected_peers", snap.peers.values().filter(|p| p.connected).count().into());
+    kv("leader_changes", st.leader_changes.into());
+    kv("lease_state", st.lease.as_str().into());
+    kv("lease_remaining_ms", (lease_remaining(st.lease).as_millis() as i64).into());
+    kv("malformed_notifications", snap.malformed_dropped.into());
+    kv("notification_replies_held_back", snap.replies_held_back.into());
+    kv("quorum_tls", i64::from(snap.quorum_tls.dials_tls).into());
+    kv("quorum_tls_accepts", snap.quorum_tls.accepts.into());
     let mut peers: Vec<_> = snap.traffic.iter().collect();
     peers.sort_unstable_by_key(|(sid, _)| **sid);
     for (sid, t) in peers {
-        kv(&format!("notifications_sent_to_{sid}"), t.sent.to_string());
-        kv(&format!("notifications_received_from_{sid}"), t.received.to_string());
+        kv(&format!("notifications_sent_to_{sid}"), t.sent.into());
+        kv(&format!("notifications_received_from_{sid}"), t.received.into());
     }
     out
+}
+
+/// `mntr`: `zk_<key>\t<value>` lines; fractions with one decimal, as ZooKeeper prints them.
+pub fn mntr(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
+    let mut out = String::new();
+    for (k, v) in mntr_values(snap, cfg) {
+        let _ = match v {
+            Json::Float(x) => writeln!(out, "zk_{k}\t{x:.1}"),
+            Json::Str(s) => writeln!(out, "zk_{k}\t{s}"),
+            other => writeln!(out, "zk_{k}\t{}", other.compact()),
+        };
+    }
+    out
+}
+
+/// Milliseconds since the node started.
+pub fn uptime_ms(st: &crate::snapshot::NodeStatus) -> u64 {
+    SystemTime::now().duration_since(st.started).unwrap_or_default().as_millis() as u64
 }
 
 pub fn conf(cfg: &QuorumPeerConfig) -> String {

@@ -1,9 +1,10 @@
 //! The command-line tools around the daemon: `zkelect status`, `zkelect ensemble` and
 //! `zkelect bench`, and what they share with the tests (local ports, zoo.cfg files for local
-//! ensembles, reading logs, launching ZooKeeper). Part of the binary only, not of the library.
+//! ensembles, reading logs, launching ZooKeeper, certificates for quorum TLS). Part of the binary
+//! only, not of the library.
 //!
-//! The tests include `localports`, `logs`, `zoocfg` and `zookeeper` by path, so those four use
-//! nothing but std.
+//! The tests include `localports`, `logs`, `zoocfg`, `zookeeper` and `certs` by path, so those
+//! five use nothing but std (and `certs` rcgen and time).
 
 /// `println!` that ignores a closed stdout (`zkelect status … | head -1`) instead of panicking.
 macro_rules! say {
@@ -14,15 +15,13 @@ macro_rules! say {
 }
 
 pub mod bench;
+pub mod certs;
 pub mod ensemble;
 pub mod localports;
 pub mod logs;
 pub mod run;
 pub mod status;
-pub mod zoocfg;
-pub mod zookeeper;
-
-#[allow(dead_code, reason = "used by the TLS tests; `zkelect ensemble --tls` is next")]
-pub mod certs;
 #[cfg(test)]
 mod tests;
+pub mod zoocfg;
+pub mod zookeeper;

@@ -1,14 +1,14 @@
 //! `zkelect run <zoo.cfg> -- <command…>`: one node, and the command while it is the active
 //! leader. `zkelect resign <host:port> [--to <sid>]`: asks a leader to step down.
 
+use super::status;
 use crossbeam_channel::select;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
-use signal_hook::iterator::Signals;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use zkelect::config::QuorumPeerConfig;
 use zkelect::node::{Node, NodeHandle};
+use zkelect::runtime::signals::{Signal, SignalWatcher};
 use zkelect::sidecar::{Ended, RunOptions, Runner};
 
 /// Exit code when the guard process died (the command was killed with it).
@@ -47,7 +47,8 @@ pub fn run(o: Options) -> i32 {
         cfg.lease_drift_margin_ms(),
         grace.as_millis()
     );
-    let signals = match Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]) {
+    let watched = [Signal::Term, Signal::Int, Signal::Hup, Signal::Quit, Signal::Usr1, Signal::Usr2];
+    let signals = match SignalWatcher::start(&watched) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("zkelect run: cannot handle signals: {e}");
@@ -70,7 +71,7 @@ pub fn run(o: Options) -> i32 {
             return 1;
         }
     };
-    let code = wait(&node, &runner, signals);
+    let code = wait(&node, &runner, &signals);
     runner.finish();
     node.shutdown();
     log::info!("zkelect run exits with code {code}");
@@ -78,26 +79,22 @@ pub fn run(o: Options) -> i32 {
 }
 
 /// Waits for the end of the run, passing signals on; returns the exit code.
-fn wait(node: &Node, runner: &Runner, mut signals: Signals) -> i32 {
-    let handle = signals.handle();
-    let (sig_tx, sig_rx) = crossbeam_channel::unbounded();
-    let forwarder = std::thread::Builder::new().name("SignalHandler".into()).spawn(move || {
-        for s in signals.forever() {
-            if sig_tx.send(s).is_err() {
-                return;
-            }
-        }
-    });
-    let fatal = node.fatal_events();
+fn wait(node: &Node, runner: &Runner, signals: &SignalWatcher) -> i32 {
+    let fatal = node.fatal_events().clone();
     let mut fatal_code = None;
-    let code = loop {
+    loop {
         select! {
-            recv(sig_rx) -> s => match s {
-                Ok(s) if s == SIGTERM || s == SIGINT => {
-                    log::info!("Received {}: stopping the command and resigning", signal_name(s));
+            recv(signals.receiver()) -> s => match s {
+                Ok(s @ (Signal::Term | Signal::Int)) => {
+                    log::info!("Received {s}: stopping the command and resigning");
                     runner.request_stop();
+                    // A second one while the command stops ends zkelect at once (the guard then
+                    // stops the command by itself).
+                    if let Err(e) = signals.exit_on_next() {
+                        log::warn!("A second {s} will not end the process at once: {e}");
+                    }
                 }
-                Ok(s) => runner.forward(s),
+                Ok(s) => runner.forward(s.number()),
                 Err(_) => {}
             },
             recv(fatal) -> f => {
@@ -107,7 +104,7 @@ fn wait(node: &Node, runner: &Runner, mut signals: Signals) -> i32 {
                     runner.request_stop();
                 }
             },
-            recv(runner.ended()) -> e => break match (fatal_code, e) {
+            recv(runner.ended()) -> e => return match (fatal_code, e) {
                 (Some(code), _) => code,
                 (None, Ok(Ended::Run(end))) => {
                     step_down(&node.handle());
@@ -116,12 +113,7 @@ fn wait(node: &Node, runner: &Runner, mut signals: Signals) -> i32 {
                 (None, Ok(Ended::GuardLost)) | (None, Err(_)) => EXIT_GUARD_LOST,
             },
         }
-    };
-    handle.close();
-    if let Ok(f) = forwarder {
-        let _ = f.join();
     }
-    code
 }
 
 /// A resigning leader sends LEASE_RELEASED and steps down on its own thread: give it a moment
@@ -130,14 +122,6 @@ fn step_down(node: &NodeHandle) {
     let deadline = Instant::now() + STEP_DOWN_WAIT;
     while node.status().state == zkelect::election::ServerState::Leading && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn signal_name(s: i32) -> &'static str {
-    match s {
-        SIGTERM => "SIGTERM",
-        SIGINT => "SIGINT",
-        _ => "a signal",
     }
 }
 
@@ -165,13 +149,21 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// `zkelect resign`: exit 0 when the leader resigns, 1 when it refuses (or is not the leader),
-/// 2 when unreachable.
+/// 2 when unreachable, 64 for an address that is no address.
 pub fn resign(address: &str, to: Option<i64>, timeout: Duration) -> u8 {
+    let target = match status::parse_target(address) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("zkelect resign: {e}");
+            return status::USAGE;
+        }
+    };
+    let address = target.to_string();
     let word = match to {
         Some(t) => format!("rsgn {t}\n"),
         None => "rsgn\n".into(),
     };
-    match super::status::ask(address, &word, timeout) {
+    match status::ask(&target, &word, timeout) {
         Ok(answer) => {
             let answer = answer.trim();
             if let Some(ok) = answer.strip_prefix("ok: ") {

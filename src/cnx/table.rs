@@ -446,7 +446,8 @@ mod tests {
         assert!(table.status()[&2].last_connect_error.is_some());
     }
 
-    /// The race of review §4: a failed re-dial and the peer's own new connection, at once. Each
+    /// The race that once left a connected peer marked down: a failed re-dial and the peer's own
+    /// new connection, at once. Each
     /// decision is taken under the one table lock, so whatever the interleaving, a connected peer
     /// is never left marked down.
     #[test]

@@ -133,6 +133,41 @@ pub(super) const SETTINGS: &[(&str, Apply)] = &[
         d.cfg.metrics_http_host = (!v.is_empty()).then(|| unbracket(v));
         Ok(())
     }),
+    ("admin.enableServer", |d, v| {
+        let w = d.cfg.admin_server.set_enabled(v);
+        d.warn_if(w);
+        Ok(())
+    }),
+    ("admin.serverAddress", |d, v| {
+        let w = d.cfg.admin_server.set_address(v);
+        d.warn_if(w);
+        Ok(())
+    }),
+    ("admin.serverPort", |d, v| {
+        let w = d.cfg.admin_server.set_port(v)?;
+        d.warn_if(w);
+        Ok(())
+    }),
+    ("admin.commandURL", |d, v| {
+        let w = d.cfg.admin_server.set_command_url(v)?;
+        d.warn_if(w);
+        Ok(())
+    }),
+    ("admin.idleTimeout", |d, v| {
+        let w = d.cfg.admin_server.set_idle_timeout(v)?;
+        d.warn_if(w);
+        Ok(())
+    }),
+    ("admin.forceHttps", |d, v| {
+        let w = d.cfg.admin_server.set_force_https(v);
+        d.warn_if(w);
+        Ok(())
+    }),
+    ("admin.portUnification", |d, v| {
+        let w = d.cfg.admin_server.set_port_unification(v);
+        d.warn_if(w);
+        Ok(())
+    }),
     ("zkelect.onStateChange", |d, v| {
         d.cfg.on_state_change = (!v.is_empty()).then(|| PathBuf::from(v));
         Ok(())
@@ -237,6 +272,12 @@ impl<'a> Draft<'a> {
     /// Logs a warning about the current line.
     pub fn warn(&self, message: &str) {
         log::warn!("{}:{}: {message}", self.file, self.line);
+    }
+
+    fn warn_if(&self, message: Option<String>) {
+        if let Some(m) = message {
+            self.warn(&m);
+        }
     }
 
     fn error(&self, key: &str, message: String) -> ConfigError {

@@ -7,6 +7,7 @@
 //! (`apply.rs`, a table from key to setter), then [`QuorumPeerConfig::validate`]; what needs
 //! the node's id is settled by [`QuorumPeerConfig::set_my_id`].
 
+pub mod admin;
 mod apply;
 pub mod dynamic;
 mod keys;
@@ -23,6 +24,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use admin::AdminServerConfig;
 pub use members::MemberError;
 pub use quorum::{Hierarchy, QuorumVerifier};
 pub use server::{HostPort, LearnerType, QuorumServer, ServerAddress, ServerLineError};
@@ -90,6 +92,8 @@ pub struct QuorumPeerConfig {
     pub metrics_http_port: Option<u16>,
     /// `metricsProvider.httpHost`: the address of the metrics endpoint; `None` = all (`0.0.0.0`).
     pub metrics_http_host: Option<String>,
+    /// ZooKeeper's AdminServer (`admin.*`): the HTTP commands, zkelect's endpoints and status page.
+    pub admin_server: AdminServerConfig,
     /// `zkelect.onStateChange`: program run on every state or leader change.
     pub on_state_change: Option<PathBuf>,
     /// `zkelect.onStateChange.timeoutMs`: a hook run is killed after this long.
@@ -152,6 +156,7 @@ impl Default for QuorumPeerConfig {
             four_letter_whitelist: vec!["srvr".to_string()],
             metrics_http_port: None,
             metrics_http_host: None,
+            admin_server: AdminServerConfig::default(),
             on_state_change: None,
             on_state_change_timeout_ms: 10_000,
             lease_ms: None,

@@ -3,7 +3,7 @@
 //! `&PeerStream`, as for `&TcpStream`). [`PeerStream::shutdown`] (or a [`Closer`] taken earlier)
 //! releases both.
 
-use super::tls::{self, Security, TlsInfo, TlsLink};
+use super::tls::{self, FirstBytes, Security, TlsInfo, TlsLink};
 use crate::config::HostPort;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
@@ -95,21 +95,40 @@ impl PeerStream {
         if let Some(ctx) = security.context() {
             let detect = security.detect().unwrap_or(Duration::from_secs(5));
             let left = deadline.saturating_duration_since(Instant::now());
-            let is_tls = tls::looks_like_tls(&stream.tcp, detect.min(left))?;
-            if is_tls {
-                let link = tls::accept(ctx, &stream.tcp, deadline)?;
-                log::info!("Accepted TLS connection from {remote} - {}", link.info());
-                stream.tls = Some(link);
-                if ctx.hostname_verification() {
-                    stream.identity = Identity::Accepted { bind_sid: ctx.binds_sid() };
+            match tls::detect_mode(&stream.tcp, detect.min(left))? {
+                FirstBytes::Tls => {
+                    let link = tls::accept(ctx, &stream.tcp, deadline)?;
+                    log::info!("Accepted TLS connection from {remote} - {}", link.info());
+                    stream.tls = Some(link);
+                    if ctx.hostname_verification() {
+                        stream.identity = Identity::Accepted { bind_sid: ctx.binds_sid() };
+                    }
                 }
-            } else if security.accepts_tls_only() {
+                FirstBytes::NotTls if security.accepts_tls_only() => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "Blocked insecure connection attempt (not TLS)",
+                    ));
+                }
+                // Not an insecure peer: one that sent nothing (stopped, or gave up its dial).
+                FirstBytes::Incomplete(what) if security.accepts_tls_only() => {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, format!("no TLS handshake: {what}")));
+                }
+                FirstBytes::NotTls | FirstBytes::Incomplete(_) => {
+                    log::debug!("Accepted plaintext connection from {remote}");
+                }
+            }
+        } else {
+            // Plaintext only. A ClientHello here comes from a peer already switched to sslQuorum
+            // (a step of the rolling upgrade skipped); read as a handshake, its bytes would name
+            // an absurd server id. A plaintext peer sends its first bytes at once.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if tls::detect_mode(&stream.tcp, left)? == FirstBytes::Tls {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    "Blocked insecure connection attempt (not TLS)",
+                    "a TLS handshake, but this node accepts plaintext only (sslQuorum=false, portUnification=false; \
+                     portUnification=true accepts both)",
                 ));
-            } else {
-                log::debug!("Accepted plaintext connection from {remote}");
             }
         }
         stream.tcp.set_write_timeout(Some(opts.timeout))?;

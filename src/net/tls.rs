@@ -107,6 +107,13 @@ impl Security {
             return Ok(Security::plaintext());
         }
         let ctx = Arc::new(TlsContext::load(cfg)?);
+        if cfg.crl || cfg.ocsp {
+            log::warn!(
+                "ssl.quorum.crl or ssl.quorum.ocsp is set, but zkelect does not check certificate revocation: a \
+                 revoked certificate that chains to the trust store is still accepted (to shut a peer out, trust a CA \
+                 that did not sign its certificate)"
+            );
+        }
         let accept = match (cfg.ssl_quorum, cfg.port_unification) {
             (_, true) => Accept::Both { detect: Duration::from_millis(cfg.handshake_detection_timeout_ms.into()) },
             (true, false) => Accept::TlsOnly,
@@ -377,9 +384,15 @@ fn read_store(store: &StoreConfig, what: &str) -> Result<(PathBuf, Vec<u8>), Tls
             )));
         }
     }
-    let bytes = std::fs::read(&path).map_err(|e| problem(format!("cannot read the {what}: {e}")))?;
+    let expected = if what == "keyStore" {
+        "the node's private key (unencrypted PKCS#8, BEGIN PRIVATE KEY) followed by its certificate chain, leaf first"
+    } else {
+        "the certificates of the CAs to trust"
+    };
+    let bytes = std::fs::read(&path)
+        .map_err(|e| problem(format!("cannot read the {what}: {e}; {key} must name a PEM file holding {expected}")))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(problem(format!("the {what} is empty")));
+        return Err(problem(format!("the {what} is empty; it must be a PEM file holding {expected}")));
     }
     Ok((path, bytes))
 }
@@ -612,24 +625,50 @@ pub(super) fn accept(ctx: &TlsContext, tcp: &TcpStream, deadline: Instant) -> io
     Ok(TlsLink::new(handshake(conn.into(), tcp, deadline)?))
 }
 
+/// What the first bytes of an accepted connection say (`UnifiedServerSocket.detectMode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum FirstBytes {
+    Tls,
+    /// Five bytes that are no TLS record header.
+    NotTls,
+    /// Fewer than five bytes before the timeout or the end of the stream (ZooKeeper takes that for
+    /// plaintext): says what happened.
+    Incomplete(String),
+}
+
 /// `UnifiedServerSocket.detectMode`: whether the first bytes are a TLS record, waiting at most
 /// `timeout` for five of them (Java reads once; this waits for all five). Nothing is consumed.
-pub(super) fn looks_like_tls(tcp: &TcpStream, timeout: Duration) -> io::Result<bool> {
+pub(super) fn detect_mode(tcp: &TcpStream, timeout: Duration) -> io::Result<FirstBytes> {
     let deadline = Instant::now() + timeout;
     let mut b = [0u8; 5];
+    let mut seen = 0;
+    let silent = |seen: usize| {
+        FirstBytes::Incomplete(if seen == 0 {
+            format!("nothing arrived within {} ms", timeout.as_millis())
+        } else {
+            format!("only {seen} bytes arrived within {} ms", timeout.as_millis())
+        })
+    };
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Ok(false);
+            return Ok(silent(seen));
         }
         tcp.set_read_timeout(Some(left))?;
         match tcp.peek(&mut b) {
-            Ok(5) => return Ok(is_tls_record(&b)),
-            // EOF before five bytes.
-            Ok(0) => return Ok(false),
+            Ok(5) if is_tls_record(&b) => return Ok(FirstBytes::Tls),
+            Ok(5) => return Ok(FirstBytes::NotTls),
+            Ok(0) => {
+                return Ok(FirstBytes::Incomplete(format!("the peer closed the connection after {seen} bytes")));
+            }
             // Wait for more, briefly (peek returns at once while anything is buffered).
-            Ok(_) => std::thread::sleep(Duration::from_millis(2)),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(false),
+            Ok(n) => {
+                seen = n;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Ok(silent(seen));
+            }
             Err(e) => return Err(e),
         }
     }
@@ -696,6 +735,13 @@ impl TlsLink {
                 match st.conn.reader().read(buf) {
                     Ok(n) => return Ok(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // rustls' own text carries a link to its manual; say what happened instead.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the peer closed the connection without a TLS close_notify",
+                        ));
+                    }
                     Err(e) => return Err(e),
                 }
                 if !st.pending.is_empty() && st.conn.wants_read() {

@@ -148,12 +148,23 @@ impl Published {
     /// A session reached `phase`: the milestone line, with the epoch as a fencing token, and an
     /// announcement once the leadership is established.
     pub fn set_phase(&self, phase: SessionPhase) {
-        let milestone = {
+        self.set_phase_and_lease(phase, None);
+    }
+
+    /// A leader reached broadcast with the lease of its agreement: both change under one lock, so
+    /// the hook and `/watch` never see an established leader without its lease.
+    pub fn set_phase_and_lease(&self, phase: SessionPhase, lease: Option<LeaseState>) {
+        let (milestone, lease_change) = {
             let mut st = self.cell.lock();
             st.phase = Some(phase);
-            Milestone { state: st.state, phase, leader: st.current_vote.id, epoch: st.current_epoch }
+            let change = lease.map(|l| (std::mem::replace(&mut st.lease, l), l, st.my_id, st.current_epoch));
+            (Milestone { state: st.state, phase, leader: st.current_vote.id, epoch: st.current_epoch }, change)
         };
         log::info!("{milestone}");
+        if let Some((before, after, me, epoch)) = lease_change {
+            log_lease_change(before, after, me, epoch);
+            self.lease_changes.set(());
+        }
         if phase.is_established() {
             self.announce();
         }
@@ -169,7 +180,7 @@ impl Published {
     /// An election ended in `d` after `ms`.
     pub fn decided(&self, d: &Decision, ms: u64) {
         let mut st = self.cell.lock();
-        st.election.add(ms);
+        st.election_ended(d.vote.id, d.state, ms);
         if st.current_vote.id != d.vote.id || st.election.count == 1 {
             st.leader_changes += 1;
         }
@@ -189,19 +200,7 @@ impl Published {
             let before = std::mem::replace(&mut st.lease, lease);
             (before, st.my_id, st.current_epoch)
         };
-        if !before.same_kind(lease) {
-            let now = crate::lease::Stamp::now();
-            match lease {
-                LeaseState::Waiting { until } => log::info!(
-                    "Lease: leader {me} of epoch {epoch} waits {} ms for earlier leases to end",
-                    until.since(now).as_millis()
-                ),
-                LeaseState::Active { until } => log::info!(
-                    "Lease: leader {me} is active in epoch {epoch} (confirmed for {} ms)",
-                    until.since(now).as_millis()
-                ),
-                LeaseState::Inactive => log::info!("Lease: inactive (epoch {epoch})"),
-            }
+        if log_lease_change(before, lease, me, epoch) {
             self.announce();
         }
         self.lease_changes.set(());
@@ -216,6 +215,28 @@ impl Published {
         let change = self.cell.lock().state_change();
         (self.announce)(change);
     }
+}
+
+/// Logs a change of the lease's kind (renewals are not changes); true if it changed.
+fn log_lease_change(before: LeaseState, lease: LeaseState, me: i64, epoch: i64) -> bool {
+    if before.same_kind(lease) {
+        return false;
+    }
+    let now = crate::lease::Stamp::now();
+    match lease {
+        LeaseState::Waiting { until } => log::info!(
+            "Lease: leader {me} of epoch {epoch} waits {} ms for earlier leases to end",
+            until.since(now).as_millis()
+        ),
+        LeaseState::Active { until } => {
+            log::info!(
+                "Lease: leader {me} is active in epoch {epoch} (confirmed for {} ms)",
+                until.since(now).as_millis()
+            )
+        }
+        LeaseState::Inactive => log::info!("Lease: inactive (epoch {epoch})"),
+    }
+    true
 }
 
 /// The epochs: persisted (atomically) before they are published or acted on.

@@ -33,18 +33,7 @@ pub enum Outcome {
 /// session is tried once more.
 pub fn run(ctx: &PeerContext, events: &Receiver<ElectionEvent>, leader: i64, retry: bool) -> Outcome {
     let window = ctx.sync_window();
-    if retry {
-        log::info!(
-            "Leader {leader} closed the session at our hello before it was known to lead; following it in \
-             election-only mode until the election confirms it, then trying the session again"
-        );
-    } else {
-        log::info!(
-            "Leader {leader} closed the session at our hello: it is not a zkelect server (a ZooKeeper server?). \
-             Following it in election-only mode, re-confirming it through the election every {} ms",
-            window.as_millis()
-        );
-    }
+    announce(ctx, leader, retry, window);
     ctx.status.set_phase(SessionPhase::ElectionOnly { confirmed: false });
     let mut watch = Watch::new(leader, ctx.my_id(), window, ctx.tick().min(window), Instant::now());
     if ctx.cnx.down_peers().contains(&leader) {
@@ -101,6 +90,33 @@ pub fn run(ctx: &PeerContext, events: &Receiver<ElectionEvent>, leader: i64, ret
                 return Outcome::Ended;
             }
         }
+    }
+}
+
+/// Says why the node follows in election-only mode, and, for a voter following a ZooKeeper
+/// leader, what that costs the ensemble.
+fn announce(ctx: &PeerContext, leader: i64, retry: bool, window: std::time::Duration) {
+    if retry {
+        log::info!(
+            "Leader {leader} closed the session at our hello before it was known to lead; following it in \
+             election-only mode until the election confirms it, then trying the session again"
+        );
+        return;
+    }
+    log::info!(
+        "Leader {leader} closed the session at our hello: it is not a zkelect server (a ZooKeeper server?). \
+         Following it in election-only mode, re-confirming it through the election every {} ms",
+        window.as_millis()
+    );
+    if ctx.status.state() == ServerState::Following {
+        // A voter ZooKeeper counts but that never acknowledges a proposal.
+        log::warn!(
+            "This zkelect node is a voter in a ZooKeeper ensemble: it counts in its elections and quorums but \
+             cannot acknowledge ZooKeeper's transactions, so the ensemble tolerates one failure fewer than its \
+             size says. Make it an observer: peerType=observer in its zoo.cfg, and :observer at the end of its \
+             server.{} line in every server's zoo.cfg",
+            ctx.my_id()
+        );
     }
 }
 

@@ -40,6 +40,8 @@ pub enum ResignRefused {
     NoSuchVoter(i64),
     /// `--to` names a voter that does not follow us right now.
     TargetNotFollowing(i64),
+    /// No other voter follows this leader: nobody could be elected in its place.
+    NoSuccessor,
     /// The leader did not take the request in time (it is stepping down or stopping).
     Busy,
 }
@@ -62,6 +64,9 @@ impl fmt::Display for ResignRefused {
             ResignRefused::NoSuchVoter(sid) => write!(f, "refused: server {sid} is not a voter of this ensemble"),
             ResignRefused::TargetNotFollowing(sid) => {
                 write!(f, "refused: server {sid} does not follow this leader right now, so it could not take over")
+            }
+            ResignRefused::NoSuccessor => {
+                f.write_str("refused: no other voter follows this leader, so nobody could be elected in its place")
             }
             ResignRefused::Busy => f.write_str("the leader did not take the request in time; try again"),
         }

@@ -5,8 +5,21 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The library's top-level modules: the targets log lines show, without the crate name.
-const MODULES: &[&str] =
-    &["admin", "cnx", "config", "election", "messenger", "net", "node", "peer", "runtime", "snapshot", "wire"];
+const MODULES: &[&str] = &[
+    "admin",
+    "cnx",
+    "config",
+    "election",
+    "lease",
+    "messenger",
+    "net",
+    "node",
+    "peer",
+    "runtime",
+    "sidecar",
+    "snapshot",
+    "wire",
+];
 
 /// Installs the logger. `RUST_LOG` controls the levels: a level (`debug`), module levels named as
 /// the log lines show them (`cnx=debug`, `peer::leader=trace`, or with the crate name), or both;
@@ -110,6 +123,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_module_of_the_crate_is_known() {
+        let lib = include_str!("../lib.rs");
+        let declared: Vec<&str> = lib.lines().filter_map(|l| l.strip_prefix("pub mod ")?.strip_suffix(';')).collect();
+        assert!(declared.len() > 5, "{declared:?}");
+        for m in declared {
+            assert!(MODULES.contains(&m), "RUST_LOG does not know module {m}");
+        }
+    }
     use std::time::Duration;
 
     #[test]

@@ -14,9 +14,7 @@
 use super::protocol::{ExitHow, Order, Report, StoppedBy};
 use crate::lease::Stamp;
 use crossbeam_channel::{Receiver, Sender, select};
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::Pid;
+use rustix::process::{Pid, Signal, WaitOptions, WaitStatus, kill_process, kill_process_group, wait};
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
@@ -70,7 +68,7 @@ pub fn main(args: GuardArgs) -> i32 {
             return 1;
         }
     };
-    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+    if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
         log::warn!(
             "Cannot become a child subreaper ({e}): a grandchild that leaves its process group may outlive the command"
         );
@@ -159,8 +157,8 @@ impl Guard {
             }
             Order::Stop => self.stop(StoppedBy::Order),
             Order::Signal(n) => {
-                if let (Some(c), Ok(sig)) = (&self.child, Signal::try_from(n)) {
-                    let _ = killpg(c.pid, sig);
+                if let (Some(c), Some(sig)) = (&self.child, Signal::from_named_raw(n)) {
+                    let _ = kill_process_group(c.pid, sig);
                 }
             }
             Order::Quit => self.quit(),
@@ -186,12 +184,12 @@ impl Guard {
             .process_group(0);
         match cmd.spawn() {
             Ok(c) => {
-                let pid = Pid::from_raw(c.id() as i32);
                 // std's Child neither waits nor kills on drop; the reaper collects it.
+                let Some(pid) = i32::try_from(c.id()).ok().and_then(Pid::from_raw) else { return };
                 drop(c);
                 let _ = self.spawned.send(());
                 self.child = Some(Child { pid, deadline, kill_at: deadline, term_sent: false, stopping: None });
-                self.report(&Report::Started { pid: pid.as_raw() });
+                self.report(&Report::Started { pid: pid.as_raw_nonzero().get() });
             }
             Err(e) => self.report(&Report::StartFailed { reason: e.to_string() }),
         }
@@ -205,7 +203,7 @@ impl Guard {
             c.stopping = Some(by);
         }
         if !c.term_sent {
-            let _ = killpg(c.pid, Signal::SIGTERM);
+            let _ = kill_process_group(c.pid, Signal::TERM);
             c.term_sent = true;
             c.kill_at = c.kill_at.min(Stamp::now() + grace);
         }
@@ -238,24 +236,24 @@ impl Guard {
         if c.pid != pid {
             return; // an orphaned grandchild, reparented to us
         }
-        let how = match status {
-            WaitStatus::Exited(_, code) => ExitHow::Code(code),
-            WaitStatus::Signaled(_, sig, _) => ExitHow::Signal(sig as i32),
+        let how = match (status.exit_status(), status.terminating_signal()) {
+            (Some(code), _) => ExitHow::Code(code),
+            (None, Some(sig)) => ExitHow::Signal(sig),
             _ => return,
         };
         let by = c.stopping.unwrap_or(StoppedBy::Itself);
         // What it left behind in its group, or reparented to us, goes with it.
         kill_everything(pid);
         self.child = None;
-        self.report(&Report::Exited { pid: pid.as_raw(), how, by });
+        self.report(&Report::Exited { pid: pid.as_raw_nonzero().get(), how, by });
     }
 }
 
 /// SIGKILL to the process group `pgid` and to every process reparented to this one.
 fn kill_everything(pgid: Pid) {
-    let _ = killpg(pgid, Signal::SIGKILL);
+    let _ = kill_process_group(pgid, Signal::KILL);
     for pid in own_children() {
-        let _ = kill(pid, Signal::SIGKILL);
+        let _ = kill_process(pid, Signal::KILL);
     }
 }
 
@@ -265,7 +263,7 @@ fn own_children() -> Vec<Pid> {
     tasks
         .flatten()
         .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).map(Pid::from_raw).collect::<Vec<_>>())
+        .flat_map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).filter_map(Pid::from_raw).collect::<Vec<_>>())
         .collect()
 }
 
@@ -291,13 +289,12 @@ fn read_orders(socket: UnixStream, tx: &Sender<Input>) {
 /// until the next spawn, and ends once the guard drops its end of `spawned`.
 fn reap(tx: &Sender<Input>, spawned: &Receiver<()>) {
     loop {
-        match waitpid(None::<Pid>, None) {
-            Ok(status) => {
-                if let Some(pid) = status.pid() {
-                    let _ = tx.send(Input::Reaped(pid, status));
-                }
+        // wait(2), any child: waitpid(0) would only see the guard's own process group.
+        match wait(WaitOptions::empty()) {
+            Ok(Some((pid, status))) => {
+                let _ = tx.send(Input::Reaped(pid, status));
             }
-            Err(nix::errno::Errno::EINTR) => {}
+            Ok(None) | Err(rustix::io::Errno::INTR) => {}
             Err(_) => {
                 // No children right now.
                 if spawned.recv().is_err() {
@@ -311,11 +308,11 @@ fn reap(tx: &Sender<Input>, spawned: &Receiver<()>) {
 /// `zkelect __exec <guard pid> -- <command…>`: asks for SIGKILL when the guard dies, checks the
 /// guard did not die already, and becomes the command. Returns only on failure.
 pub fn exec(guard: i32, command: &[OsString]) -> i32 {
-    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+    if let Err(e) = rustix::process::set_parent_process_death_signal(Some(Signal::KILL)) {
         eprintln!("zkelect run: cannot tie the command to its guard: {e}");
         return 126;
     }
-    if nix::unistd::getppid().as_raw() != guard {
+    if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(guard) {
         return 126;
     }
     let Some((program, args)) = command.split_first() else {

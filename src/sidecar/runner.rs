@@ -199,8 +199,8 @@ fn lease_actions(node: &NodeHandle, sup: &mut Supervisor) -> Vec<Action> {
 /// process group goes too.
 fn guard_lost(node: &NodeHandle, sup: &Supervisor, why: &str) {
     log::error!("The guard process is gone ({why}); stopping");
-    if let Some(pid) = sup.command_pid() {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    if let Some(pid) = sup.command_pid().and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
     node.set_guarded_work(false);
 }

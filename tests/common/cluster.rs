@@ -27,6 +27,10 @@ pub struct Cluster {
     pub rust_log: String,
     /// Each node in its own network namespace (then every node uses the same ports on its own address).
     pub net: Option<super::netns::Net>,
+    /// Node N on 127.0.1.N instead of 127.0.0.1 (see [`Cluster::host`]).
+    pub own_addresses: bool,
+    /// The CA and key stores of quorum TLS (see [`Cluster::enable_tls`]).
+    pub pki: Option<super::tls::Pki>,
     children: BTreeMap<i64, Child>,
     /// Helper processes (relays…), killed with the nodes.
     helpers: Vec<Child>,
@@ -37,9 +41,9 @@ pub struct Cluster {
     routes: BTreeMap<(i64, i64), ServerAddr>,
     /// Set: the zkelect nodes run `zkelect run <zoo.cfg> -- <command…>` instead of `start`.
     run: Option<Vec<String>>,
-    /// Processes that were below a killed node (guards, commands): they should go by themselves;
-    /// whatever is left of them is killed with the cluster.
-    orphans: Vec<u32>,
+    /// Processes that were below a killed node (guards, commands, hooks): they should go by
+    /// themselves; whatever is left of them is killed with the cluster.
+    orphans: Vec<super::Proc>,
 }
 
 /// Written into a node's log by the harness right before it (re)starts the process.
@@ -67,6 +71,8 @@ impl Cluster {
             multi_address: false,
             rust_log: std::env::var("ZKELECT_TEST_LOG").unwrap_or_else(|_| "info".into()),
             net: None,
+            own_addresses: false,
+            pki: None,
             children: BTreeMap::new(),
             helpers: Vec::new(),
             extra: extra.to_string(),
@@ -93,6 +99,59 @@ impl Cluster {
         self.java.extend(sids.iter().copied());
         self.write_configs();
         self
+    }
+
+    /// `voters` participants and `observers` observers, node N on its own loopback address
+    /// 127.0.1.N. Every loopback dial has the source address 127.0.0.1, which no node is
+    /// configured at, so a certificate (naming its node's address and 127.0.0.1) matches the
+    /// configured host of its own node only: the binding of server ids to certificates is
+    /// really exercised.
+    pub fn on_own_addresses(voters: i64, observers: i64, extra: &str) -> Cluster {
+        let mut c = Cluster::new(voters, observers, extra);
+        c.own_addresses = true;
+        c.write_configs();
+        c
+    }
+
+    /// A mixed ensemble (see [`Cluster::mixed`]) with node N on 127.0.1.N.
+    pub fn mixed_on_own_addresses(voters: i64, java: &[i64], extra: &str) -> Cluster {
+        let mut c = Cluster::mixed(voters, java, false, extra);
+        c.own_addresses = true;
+        c.write_configs();
+        c
+    }
+
+    /// Makes a CA and a key store for every node (naming the node's address, 127.0.0.1 and
+    /// localhost) in `dir/tls`, and adds the store keys and `mode` (e.g. `tls::TLS_ONLY`) to every
+    /// node's zoo.cfg.
+    pub fn enable_tls(&mut self, mode: &str) {
+        let pki = super::tls::Pki::new(&self.dir.join("tls"), "zkelect test CA");
+        let sids: Vec<i64> = self.ports.keys().copied().collect();
+        for sid in sids {
+            let ip = self.host(sid).parse().expect("node address");
+            let lines = super::tls::store_lines(&pki.node_store(sid, ip), &pki.trust_store);
+            self.append_config(&[sid], &format!("{lines}{mode}"));
+        }
+        self.pki = Some(pki);
+    }
+
+    pub fn pki(&self) -> &super::tls::Pki {
+        self.pki.as_ref().expect("TLS enabled")
+    }
+
+    /// Node `sid`'s election address as a socket address.
+    pub fn election_addr(&self, sid: i64) -> std::net::SocketAddr {
+        format!("{}:{}", self.host(sid), self.ports[&sid].1).parse().expect("election address")
+    }
+
+    /// Node `sid`'s quorum address as a socket address.
+    pub fn quorum_addr(&self, sid: i64) -> std::net::SocketAddr {
+        format!("{}:{}", self.host(sid), self.ports[&sid].0).parse().expect("quorum address")
+    }
+
+    /// Sends a four-letter word to node `sid`'s client port and returns the whole answer.
+    pub fn ask(&self, sid: i64, word: &str) -> String {
+        super::ask_at(&self.host(sid), self.ports[&sid].2, word.as_bytes())
     }
 
     /// `n` voters, each in a network namespace of its own (needs root; see `netns`).
@@ -136,8 +195,13 @@ impl Cluster {
         self.net.as_ref().expect("cluster in namespaces")
     }
 
+    /// Where node `sid` runs: its namespace's address, 127.0.1.`sid` on own addresses, else 127.0.0.1.
     pub fn host(&self, sid: i64) -> String {
-        self.net.as_ref().map_or_else(|| "127.0.0.1".to_string(), |n| n.ips[&sid].clone())
+        match &self.net {
+            Some(n) => n.ips[&sid].clone(),
+            None if self.own_addresses => format!("127.0.1.{sid}"),
+            None => "127.0.0.1".to_string(),
+        }
     }
 
     fn write_configs(&self) {
@@ -233,10 +297,10 @@ impl Cluster {
         self.children.get(&sid).map(Child::id)
     }
 
-    /// kill -9 and reap. What ran below it (a `zkelect run` node's guard and command) is left to
-    /// stop by itself, as after a real crash; returns those PIDs.
-    pub fn kill(&mut self, sid: i64) -> Vec<u32> {
-        let below = self.pid(sid).map(super::descendants).unwrap_or_default();
+    /// kill -9 and reap. What ran below it (a `zkelect run` node's guard and command, hooks) is
+    /// left to stop by itself, as after a real crash; returns those processes.
+    pub fn kill(&mut self, sid: i64) -> Vec<super::Proc> {
+        let below = self.pid(sid).map(super::processes_below).unwrap_or_default();
         if let Some(mut c) = self.children.remove(&sid) {
             let _ = c.kill();
             let _ = c.wait();
@@ -247,8 +311,25 @@ impl Cluster {
 
     /// kill -9 of a node and of every process below it, by PID.
     pub fn kill_tree(&mut self, sid: i64) {
-        for pid in self.kill(sid) {
-            kill_if_ours(pid);
+        for p in self.kill(sid) {
+            p.kill();
+        }
+    }
+
+    /// Waits up to `timeout` for node `sid` to exit by itself; its exit code if it did (the
+    /// process is reaped then), `None` if it still runs.
+    pub fn wait_exit(&mut self, sid: i64, timeout: Duration) -> Option<i32> {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            let c = self.children.get_mut(&sid)?;
+            if let Ok(Some(status)) = c.try_wait() {
+                self.children.remove(&sid);
+                return Some(status.code().unwrap_or(-1));
+            }
+            if std::time::Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -434,16 +515,6 @@ impl Cluster {
     }
 }
 
-/// kill -9 of `pid` if it is still a zkelect process or one of a test's commands (not a process
-/// that reused the PID since).
-fn kill_if_ours(pid: u32) {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let cmdline = String::from_utf8_lossy(&cmdline);
-    if cmdline.contains("zkelect") {
-        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-    }
-}
-
 impl Drop for Cluster {
     fn drop(&mut self) {
         let sids: Vec<i64> = self.children.keys().copied().collect();
@@ -452,8 +523,8 @@ impl Drop for Cluster {
             self.signal(s, "CONT");
             self.kill_tree(s);
         }
-        for pid in std::mem::take(&mut self.orphans) {
-            kill_if_ours(pid);
+        for p in std::mem::take(&mut self.orphans) {
+            p.kill();
         }
         for mut h in self.helpers.drain(..) {
             let _ = h.kill();

@@ -104,14 +104,15 @@ pub fn check(dir: &Path, sids: &[i64]) -> Vec<Interval> {
     runs
 }
 
-/// The sid whose command ticked within the last `recent`, if one did.
-pub fn active(dir: &Path, sids: &[i64], recent: Duration) -> Option<i64> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+/// The run that started after `after` (ns) and is still running: it ticks between two looks
+/// (a run that just ended looks recent but does not tick again).
+pub fn running(dir: &Path, sids: &[i64], after: u128) -> Option<Interval> {
+    let before = intervals(dir, sids);
+    std::thread::sleep(Duration::from_millis(30));
     intervals(dir, sids)
         .into_iter()
-        .filter(|i| now.saturating_sub(i.last) <= recent.as_nanos())
-        .max_by_key(|i| i.last)
-        .map(|i| i.sid)
+        .filter(|i| i.first > after)
+        .find(|i| before.iter().any(|b| b.sid == i.sid && b.pid == i.pid && b.last < i.last))
 }
 
 /// The gap from the end of the run that ended last before `after` (ns) to the start of the first

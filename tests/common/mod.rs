@@ -1,11 +1,15 @@
 //! Helpers shared by the integration tests: ports, configs, a per-test log recorder, bounded
 //! waits, test tiers.
-// Each of the 15 test binaries compiles all of `common` and uses a different part of it; the
+// Each test binary compiles all of `common` and uses a different part of it; the
 // rest would be dead code in that binary.
 #![allow(dead_code)]
 
+#[path = "../../src/cli/certs.rs"]
+pub mod certs;
 pub mod cluster;
+pub mod daemon;
 pub mod fencing;
+pub mod http;
 #[path = "../../src/cli/localports.rs"]
 pub mod localports;
 #[path = "../../src/cli/logs.rs"]
@@ -13,6 +17,7 @@ pub mod logs;
 pub mod netns;
 pub mod scripted_peer;
 pub mod tier;
+pub mod tls;
 #[path = "../../src/cli/zoocfg.rs"]
 pub mod zoocfg;
 #[path = "../../src/cli/zookeeper.rs"]
@@ -223,13 +228,57 @@ impl Rng {
 
 /// Sends a four-letter word to 127.0.0.1:`port` and returns the whole answer.
 pub fn ask(port: u16, word: &[u8]) -> String {
+    ask_at("127.0.0.1", port, word)
+}
+
+/// Sends a four-letter word to `host`:`port` and returns the whole answer.
+pub fn ask_at(host: &str, port: u16, word: &[u8]) -> String {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut s = std::net::TcpStream::connect((host, port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
     s.write_all(word).expect("write");
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
+}
+
+/// A process as found at one moment: its PID and its start time (so that a PID reused since is
+/// never mistaken for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    started: u64,
+}
+
+impl Proc {
+    pub fn of(pid: u32) -> Option<Proc> {
+        start_time(pid).map(|started| Proc { pid, started })
+    }
+
+    /// Still the same process, and not a zombie.
+    pub fn alive(&self) -> bool {
+        start_time(self.pid) == Some(self.started)
+            && !std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+                .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+    }
+
+    /// kill -9, if it is still this process.
+    pub fn kill(&self) {
+        if self.alive() {
+            let _ = std::process::Command::new("kill").arg("-9").arg(self.pid.to_string()).status();
+        }
+    }
+}
+
+/// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Every process below `pid` (children first, then theirs), from /proc.
+pub fn processes_below(pid: u32) -> Vec<Proc> {
+    descendants(pid).into_iter().filter_map(Proc::of).collect()
 }
 
 /// Every process below `pid` (children first, then theirs), from /proc.

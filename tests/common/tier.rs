@@ -1,6 +1,6 @@
-//! Test tiers. A test that needs root (network namespaces, iptables) or Debian's Apache
-//! ZooKeeper runs only when its tier is listed in `ZKELECT_TIERS` (comma-separated, e.g.
-//! `root,interop`; scripts/test enables both, and installs what they need):
+//! Test tiers. A test that needs root (network namespaces, iptables), Debian's Apache ZooKeeper
+//! or a browser runs only when its tier is listed in `ZKELECT_TIERS` (comma-separated, e.g.
+//! `root,interop,browser`; scripts/test enables them all, and installs what they need):
 //! - tier off: the test prints one line saying why it is skipped and passes;
 //! - tier on but a prerequisite missing: the test fails and names it.
 //!
@@ -17,6 +17,8 @@ pub enum Tier {
     Root,
     /// Mixed ensembles with Debian's Apache ZooKeeper 3.8 (package `zookeeper`), and `ss`.
     Interop,
+    /// The status page in a real browser: headless Chromium (package `chromium`).
+    Browser,
 }
 
 pub const VARIABLE: &str = "ZKELECT_TIERS";
@@ -26,6 +28,7 @@ impl Tier {
         match self {
             Tier::Root => "root",
             Tier::Interop => "interop",
+            Tier::Browser => "browser",
         }
     }
 
@@ -33,6 +36,7 @@ impl Tier {
         match self {
             Tier::Root => "root, network namespaces, iptables and python3",
             Tier::Interop => "Debian's zookeeper package (Java) and ss",
+            Tier::Browser => "headless Chromium (Debian's chromium package)",
         }
     }
 
@@ -63,6 +67,11 @@ impl Tier {
                 }
                 if !runs("ss", &["-V"]) {
                     out.push("`ss -V` (package iproute2)".to_string());
+                }
+            }
+            Tier::Browser => {
+                if !runs("chromium", &["--version"]) {
+                    out.push("`chromium --version` (package chromium)".to_string());
                 }
             }
         }

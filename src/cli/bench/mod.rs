@@ -1,16 +1,20 @@
 //! `zkelect bench`: election timings, memory, threads and idle CPU of real ensembles on
 //! 127.0.0.1, and with `--vs-zookeeper` the same scenarios on Debian's Apache ZooKeeper, side by
 //! side. Prints a Markdown table and writes it, with an SVG plot, into the output directory. A
-//! benchmark, not a test: it reports figures and asserts nothing.
+//! benchmark, not a test: it reports figures and asserts nothing. With `--tls`, every ensemble
+//! (zkelect's and ZooKeeper's alike) runs quorum TLS with certificates generated for the run, node
+//! N on 127.0.1.N (as `zkelect ensemble --tls` does).
 //!
 //! Inside: this module runs the ensembles; `cpu` reads what a process used, `report` writes the
 //! table and `svg` the plot.
 
 mod cpu;
+mod mixed;
 mod report;
 pub mod singleton;
 mod svg;
 
+use super::ensemble::write_tls_configs;
 use super::localports::free_ports;
 use super::logs::{is_looking_line, now_ms, parse_milestone, parse_timestamp_ms};
 use super::zoocfg::{local_ensemble, write_local_node};
@@ -37,6 +41,8 @@ pub struct Options {
     pub keep_logs: bool,
     /// How long the CPU time of the settled nodes is watched (zero: not measured).
     pub idle: Duration,
+    /// Quorum TLS (sslQuorum=true, generated certificates, node N on 127.0.1.N).
+    pub tls: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -114,6 +120,7 @@ struct Run<'a> {
     root: &'a Path,
     footprint: Footprint,
     files: RunFiles,
+    tls: bool,
 }
 
 /// Follows a growing log file.
@@ -158,6 +165,8 @@ struct Ensemble {
     n: usize,
     /// (quorum, election, client) port of each node, sid - 1 as index.
     ports: Vec<(u16, u16, u16)>,
+    /// The address of each node, sid - 1 as index.
+    hosts: Vec<String>,
     children: BTreeMap<usize, Child>,
     tails: BTreeMap<usize, Tail>,
     /// Time of each node's latest broadcast line and whether it leads.
@@ -173,17 +182,37 @@ impl Ensemble {
         let dir = run.root.join(format!("{name}-{n}-{}", now_ms()));
         let p = free_ports(3 * n).map_err(|e| format!("cannot allocate ports: {e}"))?;
         let ports: Vec<(u16, u16, u16)> = p.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect();
-        let shared = local_ensemble(run.tick_time, &ports)
-            .extra("4lw.commands.whitelist=*\nadmin.enableServer=false\nstandaloneEnabled=false\n");
-        for (sid, (_, _, client)) in (1..).zip(&ports) {
-            let cfg = write_local_node(&shared, &dir, sid, *client).map_err(|e| format!("{}: {e}", dir.display()))?;
-            if kind == Impl::ZooKeeper {
+        let extra = "4lw.commands.whitelist=*\nadmin.enableServer=false\nstandaloneEnabled=false\n";
+        let hosts: Vec<String> =
+            (1..=n).map(|sid| if run.tls { format!("127.0.1.{sid}") } else { "127.0.0.1".to_string() }).collect();
+        let configs = if run.tls {
+            write_tls_configs(&dir, &hosts, &ports, run.tick_time, extra)?
+        } else {
+            let shared = local_ensemble(run.tick_time, &ports).extra(extra);
+            (1..)
+                .zip(&ports)
+                .map(|(sid, (_, _, client))| write_local_node(&shared, &dir, sid, *client))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("{}: {e}", dir.display()))?
+        };
+        if kind == Impl::ZooKeeper {
+            for cfg in &configs {
                 let d = cfg.parent().unwrap_or(&dir);
                 zookeeper::write_log4j(d, &d.join("node.log")).map_err(|e| format!("{}: {e}", d.display()))?;
             }
         }
         let tails = (1..=n).map(|s| (s, Tail::new(dir.join(format!("n{s}/node.log"))))).collect();
-        Ok(Ensemble { kind, dir, n, ports, children: BTreeMap::new(), tails, state: BTreeMap::new(), files: run.files })
+        Ok(Ensemble {
+            kind,
+            dir,
+            n,
+            ports,
+            hosts,
+            children: BTreeMap::new(),
+            tails,
+            state: BTreeMap::new(),
+            files: run.files,
+        })
     }
 
     fn start(&mut self, sid: usize) -> Result<(), String> {
@@ -265,8 +294,8 @@ impl Ensemble {
     /// Notifications sent by every node, from `srvr` (zkelect counts notifications there).
     fn notifications_sent(&self) -> Option<f64> {
         let mut total = 0.0;
-        for (_, _, client) in &self.ports {
-            let mut s = std::net::TcpStream::connect(("127.0.0.1", *client)).ok()?;
+        for ((_, _, client), host) in self.ports.iter().zip(&self.hosts) {
+            let mut s = std::net::TcpStream::connect((host.as_str(), *client)).ok()?;
             s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
             s.write_all(b"srvr").ok()?;
             let mut out = String::new();
@@ -365,16 +394,18 @@ pub fn run(o: Options) -> Result<(), String> {
     let out = o.out.clone().unwrap_or_else(|| base.clone());
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let results = run_all(&o, &work)?;
+    // With ZooKeeper at hand (and no TLS): failover in mixed ensembles, ZooKeeper leading.
+    let mixed = if o.vs_zookeeper && !o.tls { mixed::run(&work, o.runs, o.tick_time)? } else { String::new() };
     if o.keep_logs {
         say!("kept the runs' configs and logs in {}", work.display());
     } else {
         let _ = std::fs::remove_dir_all(&work);
     }
-    let table = report::markdown(&results, &o);
+    let table = report::markdown(&results, &o) + &mixed;
     say!("{table}");
     let (md, plot) = (out.join("bench.md"), out.join("bench.svg"));
     std::fs::write(&md, &table).map_err(|e| format!("{}: {e}", md.display()))?;
-    std::fs::write(&plot, svg::svg(&results)).map_err(|e| format!("{}: {e}", plot.display()))?;
+    std::fs::write(&plot, svg::svg(&results, o.tls)).map_err(|e| format!("{}: {e}", plot.display()))?;
     say!("wrote {} and {}", md.display(), plot.display());
     Ok(())
 }
@@ -399,6 +430,7 @@ fn run_all(o: &Options, work: &Path) -> Result<BTreeMap<(usize, Impl), Results>,
                     root: work,
                     footprint: if i == 0 { Footprint::Measure { idle: o.idle } } else { Footprint::Skip },
                     files: if o.keep_logs { RunFiles::Keep } else { RunFiles::Remove },
+                    tls: o.tls,
                 };
                 run_once(&run, r)?;
             }

@@ -11,9 +11,14 @@ pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) 
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "Median (min–max) of {} runs, 127.0.0.1, tickTime {} ms, {} cores. Times are from the action to the last \
+        "Median (min–max) of {} runs, {}, tickTime {} ms, {} cores. Times are from the action to the last \
          node logging `… - broadcast`. RSS and threads are read {} s after the ensemble settled{}.\n",
         o.runs,
+        if o.tls {
+            "quorum TLS (sslQuorum=true, TLS 1.2, EC P-256 certificates), node N on 127.0.1.N"
+        } else {
+            "plaintext, 127.0.0.1"
+        },
         o.tick_time,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         super::SETTLED_FOR.as_secs(),
@@ -35,7 +40,7 @@ pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) 
         let j = results.get(&(n, Impl::ZooKeeper));
         for (kind, r) in [(Impl::Zkelect, z), (Impl::ZooKeeper, j)] {
             if let Some(r) = r {
-                row(&mut t, n, kind, r);
+                row(&mut t, n, kind, r, o.tls);
             }
         }
         if let (Some(z), Some(j)) = (z, j) {
@@ -45,11 +50,12 @@ pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) 
     t
 }
 
-fn row(t: &mut String, n: usize, kind: Impl, r: &Results) {
+fn row(t: &mut String, n: usize, kind: Impl, r: &Results, tls: bool) {
     let _ = writeln!(
         t,
-        "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {n} | {}{} | {} | {} | {} | {} | {} | {} | {} |",
         kind.name(),
+        if tls { " (TLS)" } else { "" },
         r.launch.cell("ms"),
         r.kill.cell("ms"),
         r.restart.cell("ms"),

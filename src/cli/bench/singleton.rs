@@ -6,7 +6,7 @@
 
 use super::Series;
 use crate::cli::localports::free_ports;
-use crate::cli::logs::now_ms;
+use crate::cli::logs::{now_ms, parse_milestone};
 use crate::cli::zoocfg::{local_ensemble, write_local_node};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,8 +21,8 @@ pub struct Options {
 }
 
 const NODES: usize = 3;
-/// A command that wrote within this long is running.
-const RECENT_MS: u128 = 100;
+/// A command that writes again within this long (it writes every 5 ms) is running.
+const LOOK_AGAIN: Duration = Duration::from_millis(30);
 
 const TICKER: &str = r#"#!/bin/sh
 out="$1/ticks.$ZKELECT_MYID"
@@ -121,27 +121,21 @@ impl Ensemble {
         all
     }
 
-    /// The node whose command runs now.
-    fn active(&self) -> Option<usize> {
-        let now = now_ns();
-        self.runs()
-            .into_iter()
-            .filter(|r| now.saturating_sub(r.3) <= RECENT_MS * 1_000_000)
-            .max_by_key(|r| r.3)
-            .map(|r| r.0)
+    /// The run that started after `after` and still runs: it writes again between two looks (a
+    /// run that just ended looks recent, but writes no more).
+    fn running(&self, after: u128) -> Option<Run> {
+        let before = self.runs();
+        std::thread::sleep(LOOK_AGAIN);
+        self.runs().into_iter().filter(|r| r.2 > after).find(|r| before.iter().any(|b| b.1 == r.1 && b.3 < r.3))
     }
 
     /// Waits for a command that started after `after` and still runs.
     fn wait_new_run(&self, after: u128, timeout: Duration) -> Option<Run> {
         let end = Instant::now() + timeout;
         while Instant::now() < end {
-            let now = now_ns();
-            if let Some(r) =
-                self.runs().into_iter().find(|r| r.2 > after && now.saturating_sub(r.3) <= RECENT_MS * 1_000_000)
-            {
+            if let Some(r) = self.running(after) {
                 return Some(r);
             }
-            std::thread::sleep(Duration::from_millis(5));
         }
         None
     }
@@ -151,7 +145,9 @@ impl Ensemble {
         let end = Instant::now() + timeout;
         while Instant::now() < end {
             let log = std::fs::read_to_string(self.dir.join(format!("n{sid}/node.log"))).unwrap_or_default();
-            if log.lines().skip(lines).any(|l| l.contains("Peer state changed: following - broadcast")) {
+            let following =
+                |l: &str| parse_milestone(l).is_some_and(|m| m.state == "following" && m.phase == "broadcast");
+            if log.lines().skip(lines).any(following) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -202,18 +198,7 @@ fn overlaps(runs: &[Run]) -> usize {
 fn fault_once(e: &mut Ensemble, fault: Fault) -> Result<f64, String> {
     let lease = Duration::from_millis(5 * e.tick);
     let long = lease * 4 + Duration::from_secs(10);
-    let victim = {
-        let end = Instant::now() + long;
-        loop {
-            if let Some(s) = e.active() {
-                break s;
-            }
-            if Instant::now() > end {
-                return Err("no command running".into());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
+    let victim = e.wait_new_run(0, long).ok_or("no command running")?.0;
     let lines = e.log_lines(victim);
     let t = now_ns();
     match fault {

@@ -46,13 +46,14 @@ impl Scales {
     }
 }
 
-pub(super) fn svg(results: &BTreeMap<(usize, Impl), Results>) -> String {
+pub(super) fn svg(results: &BTreeMap<(usize, Impl), Results>, tls: bool) -> String {
     let sizes: Vec<usize> = results.keys().map(|k| k.0).collect::<BTreeSet<_>>().into_iter().collect();
     let scales = Scales { n_min: *sizes.first().unwrap_or(&3) as f64, n_max: *sizes.last().unwrap_or(&51) as f64 };
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{LEFT}\" y=\"18\" font-size=\"14\">Election time vs ensemble size (median, log scales)</text>\n"
+         <text x=\"{LEFT}\" y=\"18\" font-size=\"14\">Election time vs ensemble size (median, log scales){}</text>\n",
+        if tls { ", quorum TLS" } else { "" }
     );
     grid(&mut s, &scales, &sizes);
     for (i, (kind, what, color, dash)) in SERIES.iter().enumerate() {

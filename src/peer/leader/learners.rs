@@ -233,12 +233,13 @@ fn exchange(
 
 /// Reads, without blocking, what a synced learner sent since the last look (its PING answers,
 /// whose rounds go to `answered`). An error means its session is over.
-pub fn drain(l: &mut Learner, now: Instant, answered: &mut Vec<u32>) -> Result<(), String> {
+pub fn drain(l: &mut Learner, now: Instant, answered: &mut Vec<u32>) -> Result<(), SessionEnded> {
     let sid = l.sid().unwrap_or(-1);
     let Some(stream) = &l.stream else { return Ok(()) };
-    let drained = stream.read_available(&mut l.inbuf, DRAIN_BUDGET).map_err(|e| format!("Learner {sid}: {e}"))?;
+    let drained =
+        stream.read_available(&mut l.inbuf, DRAIN_BUDGET).map_err(|source| SessionEnded::Read { sid, source })?;
     while let Some((p, used)) =
-        QuorumPacket::parse_prefix(&l.inbuf).map_err(|e| format!("Learner {sid}: waiting for PING: {e}"))?
+        QuorumPacket::parse_prefix(&l.inbuf).map_err(|source| SessionEnded::Garbled { sid, source })?
     {
         l.inbuf.drain(..used);
         l.last_heard = now;
@@ -249,8 +250,42 @@ pub fn drain(l: &mut Learner, now: Instant, answered: &mut Vec<u32>) -> Result<(
         }
     }
     match drained {
-        crate::net::Drained::Closed => Err(format!("Learner {sid} closed its session")),
+        crate::net::Drained::Closed => Err(SessionEnded::Closed { sid }),
         crate::net::Drained::Open => Ok(()),
+    }
+}
+
+/// Why the leader ends a synced learner's session.
+#[derive(Debug)]
+pub enum SessionEnded {
+    Closed {
+        sid: i64,
+    },
+    Read {
+        sid: i64,
+        source: std::io::Error,
+    },
+    Garbled {
+        sid: i64,
+        source: PacketError,
+    },
+    /// Nothing heard for syncLimit ticks (Java's `LearnerHandler.ping`).
+    Silent {
+        sid: i64,
+        ms: u128,
+    },
+}
+
+impl std::fmt::Display for SessionEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionEnded::Closed { sid } => write!(f, "Learner {sid} closed its session"),
+            SessionEnded::Read { sid, source } => write!(f, "Learner {sid}: {source}"),
+            SessionEnded::Garbled { sid, source } => write!(f, "Learner {sid}: waiting for PING: {source}"),
+            SessionEnded::Silent { sid, ms } => {
+                write!(f, "Closing connection to learner {sid}: nothing heard for {ms} ms")
+            }
+        }
     }
 }
 

@@ -147,8 +147,7 @@ fn await_established(lc: &LeaderCtx) -> Result<i64, Error> {
 fn broadcast(lc: &LeaderCtx, epoch: i64) -> Result<(), Error> {
     let ctx = &lc.ctx;
     ctx.status.update_election_vote(epoch);
-    ctx.status.set_phase(SessionPhase::Broadcast);
-    start_lease(lc);
+    ctx.status.set_phase_and_lease(SessionPhase::Broadcast, Some(start_lease(lc)));
     let half = ctx.tick() / 2;
     let mut round: u32 = 0;
     let mut next_round = Instant::now() + half;
@@ -209,7 +208,7 @@ fn ping_round(lc: &LeaderCtx, epoch: i64, round: u32) -> Result<(), Error> {
 /// The lease from the agreement: the quorum's confirmations of NEWLEADER, and the wait for the
 /// leases of earlier leaders, measured from the latest moment any of the quorum (this node
 /// included) heard from one.
-fn start_lease(lc: &LeaderCtx) {
+fn start_lease(lc: &LeaderCtx) -> LeaseState {
     let ctx = &lc.ctx;
     let settings = ctx.leases.settings;
     let mut ag = lc.agreement.lock();
@@ -221,8 +220,7 @@ fn start_lease(lc: &LeaderCtx) {
     }
     let state = lease.state(&ctx.qv, Stamp::now());
     ag.lease = Some(lease);
-    drop(ag);
-    ctx.status.set_lease(state);
+    state
 }
 
 /// Publishes the lease. One that lapsed (a quorum did not confirm it in time) is inactive until a
@@ -303,6 +301,8 @@ fn resign_allowed(lc: &LeaderCtx, to: Option<i64>) -> Result<(), ResignRefused> 
         Some(t) if t == me => Err(ResignRefused::TargetIsSelf),
         Some(t) if !ctx.qv.is_voter(t) => Err(ResignRefused::NoSuchVoter(t)),
         Some(t) if !synced.contains(&t) => Err(ResignRefused::TargetNotFollowing(t)),
+        // Without this node's candidacy, some other voter must be there to be elected.
+        None if !synced.iter().any(|s| ctx.qv.is_voter(*s) && ctx.qv.weight(*s) > 0) => Err(ResignRefused::NoSuccessor),
         _ => Ok(()),
     }
 }
@@ -321,11 +321,7 @@ fn read_learners(lc: &LeaderCtx, now: Instant) -> (Vec<Arc<net::PeerStream>>, BT
         let result = learners::drain(l, now, &mut answered).and_then(|()| {
             let silent = now.duration_since(l.last_heard);
             if silent > sync {
-                let sid = l.sid().unwrap_or(-1);
-                return Err(format!(
-                    "Closing connection to learner {sid}: nothing heard for {} ms",
-                    silent.as_millis()
-                ));
+                return Err(learners::SessionEnded::Silent { sid: l.sid().unwrap_or(-1), ms: silent.as_millis() });
             }
             Ok(())
         });
