@@ -214,6 +214,16 @@ default 127.0.0.1:2181. Several addresses: the whole ensemble, and whether it ag
                         .action(ArgAction::SetTrue)
                         .help("Keep every run's configs and node logs and print where they are"),
                 )
+                .arg(
+                    Arg::new("idle")
+                        .long("idle")
+                        .value_name("SECONDS")
+                        .value_parser(value_parser!(u64))
+                        .default_value("60")
+                        .help(
+                            "How long the first run of each size watches the settled nodes' CPU time (0: not at all)",
+                        ),
+                )
                 .arg(Arg::new("singleton").long("singleton").action(ArgAction::SetTrue).help(
                     "Instead: the failover gaps of `zkelect run` (3 nodes, kill -9 and SIGSTOP of the \
 leader's zkelect, at tickTime 100 and 2000 unless --tick-time is given); writes singleton.md",
@@ -369,6 +379,7 @@ fn bench(m: &ArgMatches) -> ExitCode {
         out: m.get_one::<PathBuf>("out").cloned(),
         tick_time: value(m, "tick_time"),
         keep_logs: m.get_flag("keep_logs"),
+        idle: Duration::from_secs(value(m, "idle")),
         tls: m.get_flag("tls"),
     };
     match bench::run(opts) {

@@ -1,14 +1,19 @@
-//! `FastLeaderElection.Messenger`: the `WorkerSender` and `WorkerReceiver` threads between the
-//! election and `QuorumCnxManager`. They run for the life of the node, also while it follows or
-//! leads, because the reply rules are how latecomers find the leader. Every received vote is
-//! kept on the [`VoteBoard`], which the peer sessions consult.
+//! `FastLeaderElection.Messenger`: the `WorkerSender` and the `WorkerReceiver` between the
+//! election and `QuorumCnxManager`. The receiver is a thread for the life of the node, also while
+//! it follows or leads, because the reply rules are how latecomers find the leader. Every
+//! received vote is kept on the [`VoteBoard`], which the peer sessions consult.
+//!
+//! The sender is no thread of its own: Java's `WorkerSender` only takes a notification off a
+//! queue, encodes it and hands it to `toSend`, which here never blocks (a dial goes to the pool).
+//! Encoding on the caller's thread and queueing straight for the peer's `SendWorker` saves a
+//! thread wake-up per notification, tens of thousands in a 51-node launch.
 
 use crate::cnx::QuorumCnxManager;
 use crate::config::{QuorumVerifier, parse_config_text};
 use crate::election::{LatestVotes, Notification, PeerView, ReplyThrottle, ServerState, ToSend, receive};
-use crate::runtime::{Shutdown, ThreadGroup};
+use crate::runtime::ThreadGroup;
 use crate::wire::notification::{self, Layout, NotificationError, WireNotification};
-use crossbeam_channel::{Receiver, Sender, select};
+use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -104,16 +109,16 @@ impl VoteBoard {
 }
 
 pub struct Messenger {
-    sendqueue: Sender<ToSend>,
-    shutdown: Shutdown,
+    sender: WorkerSender,
     threads: ThreadGroup,
     board: Arc<VoteBoard>,
 }
 
 impl Messenger {
-    /// Starts both workers. `view` is the node's state as the reply rules need it; `election`
+    /// Starts the receiver. `view` is the node's state as the reply rules need it; `election`
     /// receives what `lookForLeader` must see; every received vote goes on `board`; a reply that
-    /// repeats itself goes out at most once per `interval_ms` (the notification interval).
+    /// repeats itself goes out at most once per `interval_ms` (the notification interval). The
+    /// receiver ends when the transport halts.
     pub fn start(
         manager: QuorumCnxManager,
         qv: Arc<QuorumVerifier>,
@@ -123,64 +128,55 @@ impl Messenger {
         interval_ms: u64,
     ) -> std::io::Result<Messenger> {
         let my = manager.my_sid();
-        let (tx, rx) = crossbeam_channel::unbounded::<ToSend>();
-        let shutdown = Shutdown::new();
         let threads = ThreadGroup::new();
         let config: Arc<[u8]> = Arc::from(qv.config_text().into_bytes());
-
-        let sender = {
-            let (m, board, cfg, stop) = (manager.clone(), Arc::clone(&board), Arc::clone(&config), shutdown.clone());
-            move || worker_sender(&rx, &m, &board, &cfg, &stop)
-        };
-        threads.spawn(format!("WorkerSender[myid={my}]"), sender)?;
+        let sender = WorkerSender { manager: manager.clone(), board: Arc::clone(&board), config: Arc::clone(&config) };
         let receiver = ReceiverLoop {
             throttle: ReplyThrottle::new(interval_ms),
             manager,
             qv,
             view,
             election,
-            replies: tx.clone(),
+            replies: sender.clone(),
             board: Arc::clone(&board),
             own_config: config,
             seen: HashMap::new(),
             storms: HashMap::new(),
             started: Instant::now(),
         };
-        if let Err(e) = threads.spawn(format!("WorkerReceiver[myid={my}]"), move || receiver.run()) {
-            shutdown.request();
-            threads.join_all();
-            return Err(e);
-        }
-        Ok(Messenger { sendqueue: tx, shutdown, threads, board })
+        threads.spawn(format!("WorkerReceiver[myid={my}]"), move || receiver.run())?;
+        Ok(Messenger { sender, threads, board })
     }
 
-    /// Puts a notification on the send queue (never blocks).
+    /// Sends a notification (never blocks).
     pub fn send(&self, t: ToSend) {
-        let _ = self.sendqueue.send(t);
+        self.sender.process(t);
     }
 
     pub fn board(&self) -> &Arc<VoteBoard> {
         &self.board
     }
 
-    /// Stops both workers. The transport must be halted first: that ends the receiver's wait.
+    /// Waits for the receiver. The transport must be halted first: that ends its wait.
     pub fn halt(&self) {
-        self.shutdown.request();
         self.threads.join_all();
     }
 }
 
 /// `WorkerSender.process`: always the 44+L version-2 layout with our committed config.
-fn worker_sender(rx: &Receiver<ToSend>, m: &QuorumCnxManager, board: &VoteBoard, cfg: &[u8], stop: &Shutdown) {
-    loop {
-        let t = select! {
-            recv(rx) -> t => match t { Ok(t) => t, Err(_) => return },
-            recv(stop.receiver()) -> _ => return,
-        };
+#[derive(Clone)]
+struct WorkerSender {
+    manager: QuorumCnxManager,
+    board: Arc<VoteBoard>,
+    config: Arc<[u8]>,
+}
+
+impl WorkerSender {
+    fn process(&self, t: ToSend) {
         let state = t.state.ordinal();
-        let bytes = notification::encode(state, t.leader, t.zxid, t.election_epoch, t.peer_epoch, cfg);
-        board.count_sent(t.sid);
-        m.to_send(t.sid, bytes);
+        let bytes = notification::encode(state, t.leader, t.zxid, t.election_epoch, t.peer_epoch, &self.config);
+        self.board.count_sent(t.sid);
+        self.manager.to_send(t.sid, bytes);
     }
 }
 
@@ -200,7 +196,7 @@ struct ReceiverLoop {
     qv: Arc<QuorumVerifier>,
     view: ViewSource,
     election: Sender<ElectionEvent>,
-    replies: Sender<ToSend>,
+    replies: WorkerSender,
     board: Arc<VoteBoard>,
     own_config: Arc<[u8]>,
     /// Last config text (and its parsed version) per peer.
@@ -279,7 +275,7 @@ impl ReceiverLoop {
         if let Some(reply) = receipt.reply {
             let now_ms = self.started.elapsed().as_millis() as u64;
             if self.throttle.admit(sid, &w, &reply, now_ms) {
-                let _ = self.replies.send(reply);
+                self.replies.process(reply);
             } else {
                 self.board.replies_held_back.fetch_add(1, Ordering::Relaxed);
                 log::debug!("Not answering server {sid} again: same notification, same answer as just now");

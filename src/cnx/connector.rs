@@ -1,5 +1,8 @@
-//! `connectionExecutor` + `QuorumConnectionReqThread`: outgoing dials run on a bounded pool of
-//! named threads, so a black-holed peer only ever holds its own dial (ZK-822/2930/3756).
+//! `connectionExecutor`: the bounded pools of named threads that dial (`QuorumConnectionReqThread`)
+//! and read the handshakes of accepted connections (`QuorumConnectionReceiverThread`), so that a
+//! black-holed peer only ever holds its own dial (ZK-822/2930/3756) and a silent client only its
+//! own handshake (ZK-3296). ZooKeeper runs both on one pool; here each has its own, so that silent
+//! clients cannot hold up the dials.
 
 use super::manager::Inner;
 use crate::config::HostPort;
@@ -14,69 +17,87 @@ use std::time::Duration;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// A pool that starts threads on demand up to `max` and lets idle ones exit after `keep_alive`.
-/// Its threads end when the transport's shutdown is requested (after the dial in hand).
-pub struct Connector {
+/// A pool that starts threads on demand up to `max` and lets idle ones exit after `keep_alive`
+/// (`ThreadPoolExecutor` with `allowCoreThreadTimeOut`). A burst of work (a launch dials and
+/// accepts every peer within a second) reuses its threads; once the node settles they go away, and
+/// the next job starts a thread again, which costs tens of microseconds. Its threads end when
+/// the transport's shutdown is requested (after the job in hand).
+pub struct Pool {
+    /// Thread names are `<name>-[myid=<sid>]-<n>`.
+    name: &'static str,
     my_sid: i64,
     max: usize,
     keep_alive: Duration,
     shutdown: Shutdown,
     tx: Sender<Job>,
     rx: Receiver<Job>,
-    pool: Arc<Mutex<Pool>>,
+    state: Arc<Mutex<PoolState>>,
 }
 
 #[derive(Default)]
-struct Pool {
+struct PoolState {
     idle: usize,
     count: usize,
     spawned: u64,
     handles: Vec<JoinHandle<()>>,
 }
 
-impl Connector {
-    pub fn new(my_sid: i64, max: usize, keep_alive: Duration, shutdown: Shutdown) -> Connector {
+impl Pool {
+    pub fn new(name: &'static str, my_sid: i64, max: usize, keep_alive: Duration, shutdown: Shutdown) -> Pool {
         let (tx, rx) = crossbeam_channel::unbounded();
-        Connector { my_sid, max: max.max(1), keep_alive, shutdown, tx, rx, pool: Arc::new(Mutex::new(Pool::default())) }
+        let state = Arc::new(Mutex::new(PoolState::default()));
+        Pool { name, my_sid, max: max.max(1), keep_alive, shutdown, tx, rx, state }
     }
 
     /// Queues a job; starts a thread when none is idle and the pool is below its size. Jobs beyond
-    /// the size wait their turn (at most one per peer can be queued, see `inprogressConnections`).
-    pub fn submit(&self, job: Job) {
-        let mut pool = self.pool.lock();
+    /// the size wait their turn. False (and the job dropped) once the shutdown was requested.
+    pub fn submit(&self, job: Job) -> bool {
+        let mut pool = self.state.lock();
         if self.shutdown.is_requested() || self.tx.send(job).is_err() {
-            return;
+            return false;
         }
-        if pool.idle == 0 && pool.count < self.max {
-            pool.spawned += 1;
-            let name = format!("QuorumConnectionThread-[myid={}]-{}", self.my_sid, pool.spawned);
-            let (rx, state, ka, stop) =
-                (self.rx.clone(), Arc::clone(&self.pool), self.keep_alive, self.shutdown.clone());
-            match spawn_named(name, move || pool_loop(&rx, &state, ka, &stop)) {
-                Ok(h) => {
-                    pool.count += 1;
-                    pool.handles.retain(|h| !h.is_finished());
-                    pool.handles.push(h);
+        if pool.idle > 0 || pool.count >= self.max {
+            return true;
+        }
+        pool.spawned += 1;
+        let name = format!("{}-[myid={}]-{}", self.name, self.my_sid, pool.spawned);
+        let (rx, state, ka, stop) = (self.rx.clone(), Arc::clone(&self.state), self.keep_alive, self.shutdown.clone());
+        match spawn_named(name, move || pool_loop(&rx, &state, ka, &stop)) {
+            Ok(h) => {
+                pool.count += 1;
+                // Threads that left after their keep-alive are joined, not just forgotten: a thread
+                // whose function returned may still be exiting.
+                let (done, live): (Vec<_>, Vec<_>) = pool.handles.drain(..).partition(|h| h.is_finished());
+                pool.handles = live;
+                pool.handles.push(h);
+                drop(pool);
+                for h in done {
+                    let _ = h.join();
                 }
-                Err(e) => log::error!("Cannot start a connection thread: {e}"),
+                true
+            }
+            Err(e) => {
+                // The job waits for the next thread this pool manages to start.
+                log::error!("Cannot start a {} thread: {e}", self.name);
+                true
             }
         }
     }
 
     /// Joins the pool's threads; the shutdown must have been requested.
     pub fn join(&self) {
-        let handles: Vec<_> = self.pool.lock().handles.drain(..).collect();
+        let handles: Vec<_> = self.state.lock().handles.drain(..).collect();
         for h in handles {
             let _ = h.join();
         }
     }
 
     pub fn thread_count(&self) -> usize {
-        self.pool.lock().handles.iter().filter(|h| !h.is_finished()).count()
+        self.state.lock().handles.iter().filter(|h| !h.is_finished()).count()
     }
 }
 
-fn pool_loop(rx: &Receiver<Job>, pool: &Mutex<Pool>, keep_alive: Duration, shutdown: &Shutdown) {
+fn pool_loop(rx: &Receiver<Job>, pool: &Mutex<PoolState>, keep_alive: Duration, shutdown: &Shutdown) {
     loop {
         pool.lock().idle += 1;
         let job = select! {
@@ -104,6 +125,13 @@ fn pool_loop(rx: &Receiver<Job>, pool: &Mutex<Pool>, keep_alive: Duration, shutd
 /// `initiateConnection`: try each election address of `sid` in turn (re-resolving names every
 /// time, no ICMP probes), send the handshake in one write, then apply the tie-break.
 pub fn initiate_connection(inner: &Arc<Inner>, sid: i64, addrs: &[HostPort]) {
+    // The peer may have dialled us while this waited for a thread. Dialling now would cost both
+    // sides a connection that loses the tie-break, or replaces a fresh one.
+    if inner.table().is_connected(sid) {
+        log::debug!("Connected to server {sid} meanwhile; not dialling it");
+        inner.table().end_dial(sid, None);
+        return;
+    }
     match dial(inner, sid, addrs) {
         Ok(stream) => {
             inner.dialled(sid, stream);
@@ -141,4 +169,71 @@ fn dial(inner: &Inner, sid: i64, addrs: &[HostPort]) -> Result<PeerStream, Strin
         }
     }
     Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    fn wait_until(what: &str, f: impl Fn() -> bool) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < end, "timed out waiting until {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Jobs one after another run on one thread, which exits once idle for the keep-alive; the
+    /// next job starts a thread again.
+    #[test]
+    fn idle_threads_are_reused_then_released() {
+        let shutdown = Shutdown::new();
+        let pool = Pool::new("TestPoolThread", 1, 4, Duration::from_millis(100), shutdown.clone());
+        let done = Arc::new(AtomicUsize::new(0));
+        for i in 1..=20 {
+            let d = Arc::clone(&done);
+            assert!(pool.submit(Box::new(move || {
+                d.fetch_add(1, Ordering::SeqCst);
+            })));
+            wait_until("the job ran", || done.load(Ordering::SeqCst) == i);
+        }
+        assert_eq!(pool.state.lock().spawned, 1, "one thread ran every job");
+        wait_until("the idle thread exited", || pool.thread_count() == 0);
+        let d = Arc::clone(&done);
+        assert!(pool.submit(Box::new(move || {
+            d.fetch_add(1, Ordering::SeqCst);
+        })));
+        wait_until("the job ran", || done.load(Ordering::SeqCst) == 21);
+        assert_eq!(pool.state.lock().spawned, 2);
+        shutdown.request();
+        pool.join();
+        assert_eq!(pool.thread_count(), 0);
+        assert!(!pool.submit(Box::new(|| {})), "no job is taken after the shutdown");
+    }
+
+    /// Blocked jobs hold at most `max` threads; the rest wait for one.
+    #[test]
+    fn at_most_max_threads() {
+        let shutdown = Shutdown::new();
+        let pool = Pool::new("TestPoolThread", 1, 3, Duration::from_secs(10), shutdown.clone());
+        let (release_tx, release_rx) = crossbeam_channel::unbounded::<()>();
+        let done = Arc::new(AtomicUsize::new(0));
+        for _ in 0..6 {
+            let (rx, d) = (release_rx.clone(), Arc::clone(&done));
+            pool.submit(Box::new(move || {
+                let _ = rx.recv();
+                d.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        wait_until("three threads run", || pool.thread_count() == 3);
+        for _ in 0..6 {
+            release_tx.send(()).expect("release");
+        }
+        wait_until("every job ran", || done.load(Ordering::SeqCst) == 6);
+        assert_eq!(pool.state.lock().spawned, 3);
+        shutdown.request();
+        pool.join();
+    }
 }

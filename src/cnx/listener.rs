@@ -157,7 +157,8 @@ fn handler_run(inner: &Arc<Inner>, addr: &HostPort, mut listener: Listener, mut 
     }
 }
 
-/// `receiveConnectionAsync`: the handshake is read on its own thread, bounded in number.
+/// `receiveConnectionAsync`: the handshake is read on a thread of the handshake pool; at most
+/// `max_pending_handshakes` at once, which is also the pool's size, so none waits for a thread.
 fn receive_connection_async(inner: &Arc<Inner>, incoming: Incoming) {
     let state = inner.listening();
     let id = state.seq.fetch_add(1, Ordering::Relaxed);
@@ -180,12 +181,11 @@ fn receive_connection_async(inner: &Arc<Inner>, incoming: Incoming) {
         }
     }
     let me = Arc::clone(inner);
-    let name = format!("QuorumConnectionReceiverThread-[myid={}]-{id}", inner.my_sid());
-    if let Err(e) = inner.threads().spawn(name, move || {
+    let queued = inner.handshakes().submit(Box::new(move || {
         receive_connection(&me, incoming);
         me.listening().handshakes.lock().remove(&id);
-    }) {
-        log::warn!("Cannot start a thread for the connection from {remote}: {e}");
+    }));
+    if !queued {
         state.handshakes.lock().remove(&id);
     }
 }

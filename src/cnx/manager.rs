@@ -1,10 +1,10 @@
 //! `QuorumCnxManager` itself: `toSend`, `connectOne`/`connectAll`, `haveDelivered`, the
 //! tie-break applied to real connections, and `halt`.
 
-use super::connector::{self, Connector};
+use super::connector::{self, Pool};
 use super::listener::{self, ListenerState};
 use super::queue::CircularBlockingQueue;
-use super::table::{Accepted, CnxEvents, PeerCnxStatus, PeerTable};
+use super::table::{Accepted, CnxEvents, NoDial, PeerCnxStatus, PeerTable};
 use super::tie_break::{self, OnAccepted};
 use super::workers::{self, PeerConnection};
 use crate::config::{HostPort, QuorumPeerConfig, QuorumVerifier};
@@ -19,9 +19,21 @@ use std::time::Duration;
 /// Capacity of `recvQueue`.
 pub const RECV_CAPACITY: usize = 100;
 
-/// How long an idle dial thread of the pool waits for work before it exits (the default of
-/// [`CnxSettings::pool_keep_alive`]). Measurements of a settled node's threads wait this long first.
-pub const POOL_KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// How long an idle thread of the dial and handshake pools waits for work before it exits (the
+/// default of [`CnxSettings::pool_keep_alive`]). Long enough to carry the threads through the
+/// bursts of a launch, short enough that a settled node is down to its connections' threads
+/// within two seconds; starting a thread again for a later dial costs tens of microseconds.
+pub const POOL_KEEP_ALIVE: Duration = Duration::from_secs(1);
+
+/// Why a peer is dialled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dial {
+    /// A message was queued for it: not again within [`super::table::QUIET_AFTER_FAILED_DIAL`] of
+    /// a failed dial.
+    AfterSend,
+    /// `connectOne`: the election's retry, a dial-back, a re-dial to tell whether a peer is down.
+    Always,
+}
 
 /// One received payload, tagged with the sid of the connection it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +62,7 @@ pub struct CnxSettings {
     pub bind_retry_delay: Duration,
     /// Most dials in flight at once (`quorum.cnxn.threads.size`).
     pub pool_size: usize,
-    /// How long an idle dial thread waits for work before it exits.
+    /// How long an idle dial or handshake thread waits for work before it exits.
     pub pool_keep_alive: Duration,
     /// Most incoming handshakes read at once; further connections are closed at once.
     pub max_pending_handshakes: usize,
@@ -98,7 +110,10 @@ pub(super) struct Inner {
     threads: ThreadGroup,
     shutdown: Shutdown,
     listening: ListenerState,
-    connector: Connector,
+    /// `QuorumConnectionReqThread`s.
+    dials: Pool,
+    /// `QuorumConnectionReceiverThread`s.
+    handshakes: Pool,
     frames_sent: AtomicU64,
     frames_received: AtomicU64,
 }
@@ -113,7 +128,10 @@ impl QuorumCnxManager {
     /// A transport for `settings.my_sid`; `events` tell the node about connections (see [`CnxEvents`]).
     pub fn new(settings: CnxSettings, qv: Arc<QuorumVerifier>, events: CnxEvents) -> QuorumCnxManager {
         let shutdown = Shutdown::new();
-        let connector = Connector::new(settings.my_sid, settings.pool_size, settings.pool_keep_alive, shutdown.clone());
+        let (sid, ka) = (settings.my_sid, settings.pool_keep_alive);
+        let dials = Pool::new("QuorumConnectionThread", sid, settings.pool_size, ka, shutdown.clone());
+        let handshakes =
+            Pool::new("QuorumConnectionReceiverThread", sid, settings.max_pending_handshakes, ka, shutdown.clone());
         QuorumCnxManager {
             inner: Arc::new(Inner {
                 table: PeerTable::new(settings.my_sid, events),
@@ -123,7 +141,8 @@ impl QuorumCnxManager {
                 threads: ThreadGroup::new(),
                 shutdown,
                 listening: ListenerState::default(),
-                connector,
+                dials,
+                handshakes,
                 frames_sent: AtomicU64::new(0),
                 frames_received: AtomicU64::new(0),
             }),
@@ -153,7 +172,7 @@ impl QuorumCnxManager {
             return;
         }
         inner.table.send_queue(sid).offer(Arc::from(msg));
-        inner.connect_one(sid);
+        inner.dial(sid, Dial::AfterSend);
     }
 
     /// `pollRecvQueue`.
@@ -171,7 +190,8 @@ impl QuorumCnxManager {
         self.inner.connect_one(sid);
     }
 
-    /// `connectAll`: `connectOne` for every sid we ever queued a message for.
+    /// `connectAll`: `connectOne` for every sid we ever queued a message for (also those whose
+    /// last dial failed just now: this is the election's retry).
     pub fn connect_all(&self) {
         for sid in self.inner.table.sids_with_queue() {
             self.inner.connect_one(sid);
@@ -239,13 +259,14 @@ impl QuorumCnxManager {
         }
         // The dials first: a finished dial may still register a connection (refused: the table is
         // closed), and workers started before the close are stopped and joined below.
-        inner.connector.join();
+        inner.dials.join();
+        inner.handshakes.join();
         inner.threads.join_all();
     }
 
     /// Threads owned by this manager that are still running (listener, workers, handshakes, dials).
     pub fn thread_count(&self) -> usize {
-        self.inner.threads.len() + self.inner.connector.thread_count()
+        self.inner.threads.len() + self.inner.dials.thread_count() + self.inner.handshakes.thread_count()
     }
 }
 
@@ -278,6 +299,10 @@ impl Inner {
         &self.listening
     }
 
+    pub(super) fn handshakes(&self) -> &Pool {
+        &self.handshakes
+    }
+
     pub(super) fn is_halted(&self) -> bool {
         self.shutdown.is_requested()
     }
@@ -293,6 +318,10 @@ impl Inner {
     }
 
     pub(super) fn connect_one(self: &Arc<Self>, sid: i64) {
+        self.dial(sid, Dial::Always);
+    }
+
+    fn dial(self: &Arc<Self>, sid: i64, why: Dial) {
         if self.is_halted() || self.table.is_connected(sid) {
             return;
         }
@@ -305,12 +334,23 @@ impl Inner {
             log::warn!("Cannot open channel to {sid}: its election address is a wildcard");
             return;
         }
-        if !self.table.begin_dial(sid) {
-            log::debug!("Connection request to server id: {sid} is already in progress, so skipping this request");
-            return;
+        match self.table.begin_dial(sid, why == Dial::AfterSend) {
+            Ok(()) => {}
+            Err(NoDial::Connected) => return,
+            Err(NoDial::InProgress) => {
+                return log::debug!(
+                    "Connection request to server id: {sid} is already in progress, so skipping this request"
+                );
+            }
+            Err(NoDial::FailedJustNow(ago)) => {
+                return log::debug!(
+                    "Not dialling server {sid} for a queued message: its last dial failed {} ms ago",
+                    ago.as_millis()
+                );
+            }
         }
         let me = Arc::clone(self);
-        self.connector.submit(Box::new(move || connector::initiate_connection(&me, sid, &addrs)));
+        self.dials.submit(Box::new(move || connector::initiate_connection(&me, sid, &addrs)));
     }
 
     /// The handshake we send: V2 with every address only under `multiAddress.enabled`, else V1.

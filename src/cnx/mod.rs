@@ -3,8 +3,8 @@
 //! bounded pool. Owns its sockets and threads; knows notifications only as opaque frames.
 //!
 //! Inside: `manager` (the handle and its operations), `table` (every per-peer fact behind one
-//! lock), `tie_break` (which connection survives, pure), `listener`, `connector` (dials),
-//! `workers` and `queue`.
+//! lock), `tie_break` (which connection survives, pure), `listener`, `connector` (the dial and
+//! handshake pools, and the dial), `workers` and `queue`.
 
 mod connector;
 mod listener;

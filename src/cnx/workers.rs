@@ -5,9 +5,14 @@ use super::manager::{Inner, Message};
 use super::table::SendQueue;
 use crate::net::PeerStream;
 use crate::wire::frame::{self, FrameError};
+use std::io::BufReader;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// The RecvWorker's read buffer: a notification of a 51-server ensemble is about 2 KiB (it carries
+/// the configuration).
+const RECV_BUFFER: usize = 8 * 1024;
 
 /// One live connection to a peer: what the peer table holds while it is up.
 pub struct PeerConnection {
@@ -117,8 +122,11 @@ fn write(inner: &Inner, conn: &PeerConnection, m: &[u8]) -> bool {
 
 fn recv_loop(inner: &Arc<Inner>, conn: &Arc<PeerConnection>) {
     let (sid, my) = (conn.sid, inner.my_sid());
+    // One read usually brings a whole frame (length and payload), or several: a read per frame
+    // instead of two.
+    let mut input = BufReader::with_capacity(RECV_BUFFER, &conn.stream);
     loop {
-        match frame::read_frame(&mut &conn.stream) {
+        match frame::read_frame(&mut input) {
             Ok(buffer) => inner.deliver(Message { sid, buffer }),
             Err(e) => {
                 if conn.is_running() {

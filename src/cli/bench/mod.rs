@@ -1,12 +1,14 @@
-//! `zkelect bench`: election timings, memory and threads of real ensembles on 127.0.0.1, and with
-//! `--vs-zookeeper` the same scenarios on Debian's Apache ZooKeeper, side by side. Prints a
-//! Markdown table and writes it, with an SVG plot, into the output directory. A benchmark, not a
-//! test: it reports figures and asserts nothing. With `--tls`, every ensemble (zkelect's and
-//! ZooKeeper's alike) runs quorum TLS with certificates generated for the run, node N on
-//! 127.0.1.N (as `zkelect ensemble --tls` does).
+//! `zkelect bench`: election timings, memory, threads and idle CPU of real ensembles on
+//! 127.0.0.1, and with `--vs-zookeeper` the same scenarios on Debian's Apache ZooKeeper, side by
+//! side. Prints a Markdown table and writes it, with an SVG plot, into the output directory. A
+//! benchmark, not a test: it reports figures and asserts nothing. With `--tls`, every ensemble
+//! (zkelect's and ZooKeeper's alike) runs quorum TLS with certificates generated for the run, node
+//! N on 127.0.1.N (as `zkelect ensemble --tls` does).
 //!
-//! Inside: this module runs the ensembles; `report` writes the table and `svg` the plot.
+//! Inside: this module runs the ensembles; `cpu` reads what a process used, `report` writes the
+//! table and `svg` the plot.
 
+mod cpu;
 mod mixed;
 mod report;
 pub mod singleton;
@@ -22,7 +24,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use zkelect::cnx::POOL_KEEP_ALIVE;
+
+/// When a settled ensemble's threads and memory are read: idle dial threads are expected to be
+/// gone by then.
+const SETTLED_FOR: Duration = Duration::from_secs(2);
 
 pub struct Options {
     pub sizes: Vec<usize>,
@@ -34,6 +39,8 @@ pub struct Options {
     pub tick_time: u64,
     /// Keep every run's configs and node logs (for looking into a slow run).
     pub keep_logs: bool,
+    /// How long the CPU time of the settled nodes is watched (zero: not measured).
+    pub idle: Duration,
     /// Quorum TLS (sslQuorum=true, generated certificates, node N on 127.0.1.N).
     pub tls: bool,
 }
@@ -85,14 +92,16 @@ struct Results {
     restart: Series,
     rss_mib: Series,
     threads: Series,
+    /// CPU time per node per minute while settled: the median node, and the leader.
+    idle_cpu_ms: Series,
+    idle_cpu_leader_ms: Series,
     notifications: Series,
 }
 
-/// Whether a run measures memory and threads of the settled ensemble (which waits for the idle
-/// dial threads to exit first).
+/// Whether a run measures memory, threads and idle CPU of the settled ensemble.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Footprint {
-    Measure,
+    Measure { idle: Duration },
     Skip,
 }
 
@@ -325,8 +334,9 @@ fn run_once(run: &Run, r: &mut Results) -> Result<(), String> {
     {
         r.notifications.0.push(sent);
     }
+    e.poll();
     match run.footprint {
-        Footprint::Measure => measure_footprint(&e, &all, r),
+        Footprint::Measure { idle } => measure_footprint(&e, &all, e.leader(), idle, r),
         Footprint::Skip => std::thread::sleep(Duration::from_millis(300)),
     }
     e.poll();
@@ -347,13 +357,27 @@ fn run_once(run: &Run, r: &mut Results) -> Result<(), String> {
     Ok(())
 }
 
-/// Mean RSS and most threads per node of a settled ensemble, once its idle dial threads are gone.
-fn measure_footprint(e: &Ensemble, sids: &[usize], r: &mut Results) {
-    std::thread::sleep(POOL_KEEP_ALIVE + Duration::from_secs(1));
+/// Mean RSS and most threads per node of a settled ensemble, [`SETTLED_FOR`] after it settled;
+/// then the CPU time each node uses while nothing happens, over `idle`.
+fn measure_footprint(e: &Ensemble, sids: &[usize], leader: Option<usize>, idle: Duration, r: &mut Results) {
+    std::thread::sleep(SETTLED_FOR);
     let rss: Vec<f64> = sids.iter().filter_map(|s| e.proc_status(*s, "VmRSS:")).collect();
     let th: Vec<f64> = sids.iter().filter_map(|s| e.proc_status(*s, "Threads:")).collect();
     r.rss_mib.0.push(rss.iter().sum::<f64>() / rss.len().max(1) as f64 / 1024.0);
     r.threads.0.push(th.iter().copied().fold(0.0, f64::max));
+    if idle.is_zero() {
+        return;
+    }
+    let pids: Vec<(usize, u32)> = sids.iter().filter_map(|s| Some((*s, e.pid(*s)?))).collect();
+    let used = cpu::watch(&pids.iter().map(|(_, p)| *p).collect::<Vec<_>>(), idle);
+    let per_minute = |ns: u64| ns as f64 / 1e6 * 60.0 / idle.as_secs_f64();
+    let all = Series(used.iter().map(|ns| per_minute(*ns)).collect());
+    if let Some(m) = all.median() {
+        r.idle_cpu_ms.0.push(m);
+    }
+    if let Some(i) = pids.iter().position(|(s, _)| Some(*s) == leader) {
+        r.idle_cpu_leader_ms.0.push(per_minute(used[i]));
+    }
 }
 
 pub fn run(o: Options) -> Result<(), String> {
@@ -404,7 +428,7 @@ fn run_all(o: &Options, work: &Path) -> Result<BTreeMap<(usize, Impl), Results>,
                     n,
                     tick_time: o.tick_time,
                     root: work,
-                    footprint: if i == 0 { Footprint::Measure } else { Footprint::Skip },
+                    footprint: if i == 0 { Footprint::Measure { idle: o.idle } } else { Footprint::Skip },
                     files: if o.keep_logs { RunFiles::Keep } else { RunFiles::Remove },
                     tls: o.tls,
                 };

@@ -5,14 +5,14 @@ use super::{Impl, Options, Results, Series};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-const HEADER: &str = "| N | implementation | launch → all elected | leader kill → survivors elected | restart → following | RSS per node | threads per node (max) | notifications per election |";
+const HEADER: &str = "| N | implementation | launch → all elected | leader kill → survivors elected | restart → following | RSS per node | threads per node (max) | idle CPU per node per minute: median node (leader) | notifications per election |";
 
 pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
         "Median (min–max) of {} runs, {}, tickTime {} ms, {} cores. Times are from the action to the last \
-         node logging `… - broadcast`.\n",
+         node logging `… - broadcast`. RSS and threads are read {} s after the ensemble settled{}.\n",
         o.runs,
         if o.tls {
             "quorum TLS (sslQuorum=true, TLS 1.2, EC P-256 certificates), node N on 127.0.1.N"
@@ -20,10 +20,20 @@ pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) 
             "plaintext, 127.0.0.1"
         },
         o.tick_time,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        super::SETTLED_FOR.as_secs(),
+        if o.idle.is_zero() {
+            String::new()
+        } else {
+            format!(
+                "; then the CPU time (user + system, every thread) each node uses over {} s while nothing happens, \
+                 scaled to a minute, in the first run",
+                o.idle.as_secs()
+            )
+        }
     );
     let _ = writeln!(t, "{HEADER}");
-    let _ = writeln!(t, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|");
     let sizes: BTreeSet<usize> = results.keys().map(|k| k.0).collect();
     for n in sizes {
         let z = results.get(&(n, Impl::Zkelect));
@@ -43,7 +53,7 @@ pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) 
 fn row(t: &mut String, n: usize, kind: Impl, r: &Results, tls: bool) {
     let _ = writeln!(
         t,
-        "| {n} | {}{} | {} | {} | {} | {} | {} | {} |",
+        "| {n} | {}{} | {} | {} | {} | {} | {} | {} | {} |",
         kind.name(),
         if tls { " (TLS)" } else { "" },
         r.launch.cell("ms"),
@@ -51,8 +61,22 @@ fn row(t: &mut String, n: usize, kind: Impl, r: &Results, tls: bool) {
         r.restart.cell("ms"),
         r.rss_mib.median().map_or("–".into(), |v| format!("{v:.1} MiB")),
         r.threads.median().map_or("–".into(), |v| format!("{v:.0}")),
+        idle_cell(r),
         r.notifications.cell(""),
     );
+}
+
+/// CPU milliseconds per minute: two decimals below 10 ms, whole milliseconds above.
+fn cpu_ms(v: f64) -> String {
+    if v < 10.0 { format!("{v:.2} ms") } else { format!("{v:.0} ms") }
+}
+
+fn idle_cell(r: &Results) -> String {
+    match (r.idle_cpu_ms.median(), r.idle_cpu_leader_ms.median()) {
+        (Some(m), Some(l)) => format!("{} ({})", cpu_ms(m), cpu_ms(l)),
+        (Some(m), None) => cpu_ms(m),
+        _ => "–".into(),
+    }
 }
 
 /// ZooKeeper's medians over zkelect's.
@@ -63,11 +87,12 @@ fn ratio_row(t: &mut String, n: usize, z: &Results, j: &Results) {
     };
     let _ = writeln!(
         t,
-        "| {n} | ratio ZooKeeper / zkelect | {} | {} | {} | {} | {} | |",
+        "| {n} | ratio ZooKeeper / zkelect | {} | {} | {} | {} | {} | {} | |",
         ratio(&z.launch, &j.launch),
         ratio(&z.kill, &j.kill),
         ratio(&z.restart, &j.restart),
         ratio(&z.rss_mib, &j.rss_mib),
         ratio(&z.threads, &j.threads),
+        ratio(&z.idle_cpu_ms, &j.idle_cpu_ms),
     );
 }
