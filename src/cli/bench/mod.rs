@@ -91,6 +91,9 @@ struct Results {
     kill: Series,
     restart: Series,
     rss_mib: Series,
+    /// The anonymous part of the RSS (heap, stacks): what each node has to itself, whereas the
+    /// binary's pages are shared by every node of the host.
+    anon_mib: Series,
     threads: Series,
     /// CPU time per node per minute while settled: the median node, and the leader.
     idle_cpu_ms: Series,
@@ -363,7 +366,9 @@ fn measure_footprint(e: &Ensemble, sids: &[usize], leader: Option<usize>, idle: 
     std::thread::sleep(SETTLED_FOR);
     let rss: Vec<f64> = sids.iter().filter_map(|s| e.proc_status(*s, "VmRSS:")).collect();
     let th: Vec<f64> = sids.iter().filter_map(|s| e.proc_status(*s, "Threads:")).collect();
+    let anon: Vec<f64> = sids.iter().filter_map(|s| e.proc_status(*s, "RssAnon:")).collect();
     r.rss_mib.0.push(rss.iter().sum::<f64>() / rss.len().max(1) as f64 / 1024.0);
+    r.anon_mib.0.push(anon.iter().sum::<f64>() / anon.len().max(1) as f64 / 1024.0);
     r.threads.0.push(th.iter().copied().fold(0.0, f64::max));
     if idle.is_zero() {
         return;

@@ -5,7 +5,7 @@ use super::{Impl, Options, Results, Series};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-const HEADER: &str = "| N | implementation | launch → all elected | leader kill → survivors elected | restart → following | RSS per node | threads per node (max) | idle CPU per node per minute: median node (leader) | notifications per election |";
+const HEADER: &str = "| N | implementation | launch → all elected | leader kill → survivors elected | restart → following | RSS per node (anonymous) | threads per node (max) | idle CPU per node per minute: median node (leader) | notifications per election |";
 
 pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) -> String {
     let mut t = String::new();
@@ -59,7 +59,11 @@ fn row(t: &mut String, n: usize, kind: Impl, r: &Results, tls: bool) {
         r.launch.cell("ms"),
         r.kill.cell("ms"),
         r.restart.cell("ms"),
-        r.rss_mib.median().map_or("–".into(), |v| format!("{v:.1} MiB")),
+        match (r.rss_mib.median(), r.anon_mib.median()) {
+            (Some(v), Some(a)) => format!("{v:.1} MiB ({a:.1})"),
+            (Some(v), None) => format!("{v:.1} MiB"),
+            _ => "–".into(),
+        },
         r.threads.median().map_or("–".into(), |v| format!("{v:.0}")),
         idle_cell(r),
         r.notifications.cell(""),
