@@ -345,12 +345,27 @@ impl FastLeaderElection {
         // Out of election: how a latecomer joins an established ensemble.
         self.outofelection.insert(n.sid, v);
         if has_quorum(&self.qv, &self.outofelection, &v)
-            && check_leader(&self.outofelection, n.leader, n.election_epoch, self.my_id, self.logicalclock)
+            && (check_leader(&self.outofelection, n.leader, n.election_epoch, self.my_id, self.logicalclock)
+                || self.followed_from_an_earlier_round(n))
         {
             self.logicalclock = n.election_epoch;
             return Some(self.decide(n.proposal(), n.election_epoch));
         }
         None
+    }
+
+    /// Beyond ZooKeeper: a quorum decided to follow us in a round we have since left (a late
+    /// notification of a later round, from a node that had given up an earlier decision, moved
+    /// us on after they decided). ZooKeeper's `checkLeader` wants our round to be theirs, so they
+    /// wait initLimit ticks for a leader that never starts (21 s in a 51-node launch). We lead
+    /// them if we are still our own best proposal: their choice is the one we would make, and the
+    /// session's epoch agreement with a quorum keeps leadership safe, as for any decision.
+    fn followed_from_an_earlier_round(&self, n: &Notification) -> bool {
+        n.leader == self.my_id
+            && n.election_epoch < self.logicalclock
+            && self.proposal.leader == self.my_id
+            && self.proposal.zxid == n.zxid
+            && self.proposal.peer_epoch == n.peer_epoch
     }
 
     /// Decides for our own proposal in this round.

@@ -88,6 +88,30 @@ fn out_of_election_with_non_voter_leader_votes() {
     assert!(check_leader(&votes, 5, 0xa, 3, 0xa));
 }
 
+/// A quorum decided to follow 3 in round 1 while 3 itself was moved on to round 2 by a late
+/// notification: 3 leads them instead of leaving them waiting initLimit (ZooKeeper's checkLeader
+/// would not), but only while 3 is still its own best proposal.
+#[test]
+fn a_quorum_following_us_from_an_earlier_round_is_led() {
+    let q = maj(&[1, 2, 3]);
+    let mut f = FastLeaderElection::new(3, q.clone(), FleSettings::default());
+    let mut out = Vec::new();
+    f.start(0, 0, &mut out);
+    // Node 1 gave up an earlier decision and is in round 2: 3 moves to round 2 with it.
+    assert!(f.on_notification(&n(1, Looking, 2, 0, 2, 0), &mut out).is_none());
+    assert_eq!(f.logicalclock(), 2);
+    assert!(f.on_notification(&n(2, Following, 3, 0, 1, 0), &mut out).is_none(), "one follower is no quorum");
+    let d = f.on_notification(&n(1, Following, 3, 0, 1, 0), &mut out).expect("led");
+    assert_eq!((d.state, d.vote.id, d.vote.election_epoch), (Leading, 3, 1));
+    // Someone with a better zxid makes 3 propose it: then 3 does not take the old followers.
+    let mut f = FastLeaderElection::new(3, q, FleSettings::default());
+    f.start(0, 0, &mut out);
+    assert!(f.on_notification(&n(1, Looking, 1, 5, 2, 0), &mut out).is_none());
+    assert_eq!(f.proposal().id, 1);
+    assert!(f.on_notification(&n(2, Following, 3, 0, 1, 0), &mut out).is_none());
+    assert!(f.on_notification(&n(1, Following, 3, 0, 1, 0), &mut out).is_none());
+}
+
 #[test]
 fn zero_weight_never_wins_and_hierarchy_counts_groups() {
     let q = qv("server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\nserver.4=h:7:8\n\
