@@ -282,7 +282,15 @@ impl ReceiverLoop {
             }
         }
         if view.state != ServerState::Looking && state == Some(ServerState::Looking) && self.qv.is_voter(sid) {
-            self.board.record_early(notification_of(sid, ServerState::Looking, &w, config_version));
+            let n = notification_of(sid, ServerState::Looking, &w, config_version);
+            self.board.record_early(n.clone());
+            // The peer may have gone LOOKING and taken the early votes since `view` was read: then
+            // this one would wait in the inbox until the next election, and the election would wait
+            // finalizeWait for it. Looked at after recording, so one of the two always gets it (a
+            // vote seen twice changes nothing).
+            if (self.view)().state == ServerState::Looking {
+                let _ = self.election.send(ElectionEvent::Notification(n));
+            }
         }
         if let Some(n) = receipt.forward {
             let _ = self.election.send(ElectionEvent::Notification(n));
