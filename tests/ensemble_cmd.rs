@@ -75,6 +75,18 @@ fn sighup_stops_every_node() {
     stops_on(Signal::Hup);
 }
 
+/// SIGKILL cannot be caught: the kernel ends the nodes with the ensemble (PR_SET_PDEATHSIG).
+#[test]
+fn sigkill_of_the_ensemble_leaves_no_node_behind() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut d = ensemble(tmp.path(), &["--nodes", "3"]);
+    d.wait_stdout(T, "settled after");
+    let nodes = pids(&d);
+    d.signal(Signal::Kill);
+    d.wait_exit(T);
+    common::wait_for(T, "the nodes to end with the ensemble", || nodes.iter().all(|p| !runs_zkelect(*p)).then_some(()));
+}
+
 #[test]
 fn a_killed_leader_is_replaced_and_the_run_still_succeeds() {
     let tmp = tempfile::tempdir().expect("tmp");

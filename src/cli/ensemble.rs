@@ -510,7 +510,13 @@ fn spawn_node(
     quiet: Arc<AtomicBool>,
 ) -> Result<(Child, JoinHandle<()>), String> {
     let node_dir = dir.join(format!("n{sid}"));
+    // Through `zkelect __exec`, which asks the kernel for SIGKILL when this process dies: an
+    // ensemble killed with SIGKILL (which it cannot catch) leaves no nodes behind.
     let mut child = Command::new(exe)
+        .arg("__exec")
+        .arg(std::process::id().to_string())
+        .arg("--")
+        .arg(exe)
         .arg("start")
         .arg(node_dir.join("zoo.cfg"))
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))

@@ -305,21 +305,22 @@ fn reap(tx: &Sender<Input>, spawned: &Receiver<()>) {
     }
 }
 
-/// `zkelect __exec <guard pid> -- <command…>`: asks for SIGKILL when the guard dies, checks the
-/// guard did not die already, and becomes the command. Returns only on failure.
+/// `zkelect __exec <parent pid> -- <command…>`: asks for SIGKILL when the parent (the guard, or
+/// `zkelect ensemble`) dies, checks it did not die already, and becomes the command. Returns only
+/// on failure.
 pub fn exec(guard: i32, command: &[OsString]) -> i32 {
     if let Err(e) = rustix::process::set_parent_process_death_signal(Some(Signal::KILL)) {
-        eprintln!("zkelect run: cannot tie the command to its guard: {e}");
+        eprintln!("zkelect: cannot tie the command to its parent process {guard}: {e}");
         return 126;
     }
     if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(guard) {
         return 126;
     }
     let Some((program, args)) = command.split_first() else {
-        eprintln!("zkelect run: no command given");
+        eprintln!("zkelect: no command given");
         return 126;
     };
     let e = Command::new(program).args(args).exec();
-    eprintln!("zkelect run: cannot run {}: {e}", program.to_string_lossy());
+    eprintln!("zkelect: cannot run {}: {e}", program.to_string_lossy());
     if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }
 }
