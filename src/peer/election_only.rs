@@ -29,11 +29,22 @@ pub enum Outcome {
     RetrySession,
 }
 
-/// Follows `leader` in election-only mode. With `retry`, the first confirmation ends it so that a
-/// session is tried once more.
-pub fn run(ctx: &PeerContext, events: &Receiver<ElectionEvent>, leader: i64, retry: bool) -> Outcome {
+/// How long election-only following lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The leader closed our hello before it was known to lead (perhaps only because it was not
+    /// listening yet, behind something that accepts for it): the first confirmation ends this, so
+    /// that the session is tried once more.
+    UntilConfirmed,
+    /// The leader refuses sessions (a ZooKeeper leader): follow it through the election until it
+    /// is lost.
+    UntilLost,
+}
+
+/// Follows `leader` in election-only mode, as `mode` says.
+pub fn run(ctx: &PeerContext, events: &Receiver<ElectionEvent>, leader: i64, mode: Mode) -> Outcome {
     let window = ctx.sync_window();
-    announce(ctx, leader, retry, window);
+    announce(ctx, leader, mode, window);
     ctx.status.set_phase(SessionPhase::ElectionOnly { confirmed: false });
     let mut watch = Watch::new(leader, ctx.my_id(), window, ctx.tick().min(window), Instant::now());
     if ctx.cnx.down_peers().contains(&leader) {
@@ -69,7 +80,7 @@ pub fn run(ctx: &PeerContext, events: &Receiver<ElectionEvent>, leader: i64, ret
                 }
             }
             Verdict::Confirmed { epoch, first } => {
-                if retry {
+                if mode == Mode::UntilConfirmed {
                     log::info!("Leader {leader} confirmed through the election; trying the session again");
                     return Outcome::RetrySession;
                 }
@@ -95,8 +106,8 @@ pub fn run(ctx: &PeerContext, events: &Receiver<ElectionEvent>, leader: i64, ret
 
 /// Says why the node follows in election-only mode, and, for a voter following a ZooKeeper
 /// leader, what that costs the ensemble.
-fn announce(ctx: &PeerContext, leader: i64, retry: bool, window: std::time::Duration) {
-    if retry {
+fn announce(ctx: &PeerContext, leader: i64, mode: Mode, window: std::time::Duration) {
+    if mode == Mode::UntilConfirmed {
         log::info!(
             "Leader {leader} closed the session at our hello before it was known to lead; following it in \
              election-only mode until the election confirms it, then trying the session again"

@@ -24,15 +24,17 @@ pub fn follow(ctx: &PeerContext, events: &Receiver<ElectionEvent>) {
     // A leader not yet known to lead may have closed our hello only because it was not listening
     // yet, with something in between that accepts for it (a TCP proxy): then the session is tried
     // once more after the election confirms it as leader. A ZooKeeper leader just refuses again.
-    let mut retry = true;
+    let mut mode = election_only::Mode::UntilConfirmed;
     loop {
         let Err(e) = session(ctx, leader, observer);
         match e {
             e if ctx.is_stopping() => log::debug!("session with leader {leader} closed on shutdown: {e}"),
             Error::NotZkelect { .. } => {
-                retry = retry && !votes::leader_known_leading(&ctx.latest_votes(), leader);
-                if election_only::run(ctx, events, leader, retry) == Outcome::RetrySession {
-                    retry = false;
+                if votes::leader_known_leading(&ctx.latest_votes(), leader) {
+                    mode = election_only::Mode::UntilLost;
+                }
+                if election_only::run(ctx, events, leader, mode) == Outcome::RetrySession {
+                    mode = election_only::Mode::UntilLost;
                     continue;
                 }
             }
