@@ -198,6 +198,7 @@ fn lower_sid_dial_is_answered_by_dial_back() {
 
 #[test]
 fn restarted_peer_first_receives_last_message_sent() {
+    let logs = record_logs();
     let ens = Ens::new(2);
     let m2 = ens.start(2);
     let m1 = ens.start(1);
@@ -216,7 +217,13 @@ fn restarted_peer_first_receives_last_message_sent() {
             break got;
         }
     };
-    assert_eq!(first.as_deref(), Some(&b"vote-1"[..]));
+    assert_eq!(
+        first.as_deref(),
+        Some(&b"vote-1"[..]),
+        "2's view of 1: {:?}\nlog:\n{}",
+        m2.peer_status().get(&1),
+        logs.text()
+    );
     m1b.halt();
     m2.halt();
 }

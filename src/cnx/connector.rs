@@ -34,9 +34,13 @@ pub struct Pool {
     state: Arc<Mutex<PoolState>>,
 }
 
+/// A job counts as queued from `submit` until a thread has taken it and marked itself busy; a
+/// thread that took a job from the channel but has not yet taken the lock is thus still free and
+/// its job still queued, so a job submitted meanwhile starts a thread instead of waiting behind it.
 #[derive(Default)]
 struct PoolState {
-    idle: usize,
+    queued: usize,
+    busy: usize,
     count: usize,
     spawned: u64,
     handles: Vec<JoinHandle<()>>,
@@ -56,7 +60,8 @@ impl Pool {
         if self.shutdown.is_requested() || self.tx.send(job).is_err() {
             return false;
         }
-        if pool.idle > 0 || pool.count >= self.max {
+        pool.queued += 1;
+        if pool.queued <= pool.count - pool.busy || pool.count >= self.max {
             return true;
         }
         pool.spawned += 1;
@@ -99,21 +104,22 @@ impl Pool {
 
 fn pool_loop(rx: &Receiver<Job>, pool: &Mutex<PoolState>, keep_alive: Duration, shutdown: &Shutdown) {
     loop {
-        pool.lock().idle += 1;
         let job = select! {
             recv(rx) -> job => job.ok(),
             recv(shutdown.receiver()) -> _ => None,
             default(keep_alive) => None,
         };
         let mut p = pool.lock();
-        p.idle -= 1;
         match job {
             Some(job) => {
+                p.queued -= 1;
+                p.busy += 1;
                 drop(p);
                 job();
+                pool.lock().busy -= 1;
             }
             // Exit only if nothing slipped in between the timeout and taking the lock.
-            None if shutdown.is_requested() || rx.is_empty() => {
+            None if shutdown.is_requested() || p.queued == 0 => {
                 p.count -= 1;
                 return;
             }
@@ -211,6 +217,32 @@ mod tests {
         pool.join();
         assert_eq!(pool.thread_count(), 0);
         assert!(!pool.submit(Box::new(|| {})), "no job is taken after the shutdown");
+    }
+
+    /// Jobs submitted in a burst each get a thread of their own up to `max`: none waits behind a
+    /// long job while the pool could start another thread (a silent client must not hold up a
+    /// peer's handshake). Repeated because a thread that has just taken a job is the narrow case.
+    #[test]
+    fn a_burst_of_long_jobs_runs_at_once() {
+        for _ in 0..200 {
+            let shutdown = Shutdown::new();
+            let pool = Pool::new("TestPoolThread", 1, 4, Duration::from_secs(10), shutdown.clone());
+            let (release_tx, release_rx) = crossbeam_channel::unbounded::<()>();
+            let running = Arc::new(AtomicUsize::new(0));
+            for _ in 0..4 {
+                let (rx, r) = (release_rx.clone(), Arc::clone(&running));
+                pool.submit(Box::new(move || {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    let _ = rx.recv();
+                }));
+            }
+            wait_until("four jobs run at once", || running.load(Ordering::SeqCst) == 4);
+            for _ in 0..4 {
+                release_tx.send(()).expect("release");
+            }
+            shutdown.request();
+            pool.join();
+        }
     }
 
     /// Blocked jobs hold at most `max` threads; the rest wait for one.

@@ -145,6 +145,11 @@ impl TestLogs {
         all.get(&self.scope).map_or(0, |l| l.iter().skip(mark.0).filter(|x| x.contains(substr)).count())
     }
 
+    /// Every line so far, one per line (for a failing test's message).
+    pub fn text(&self) -> String {
+        lines().lock().get(&self.scope).map(|l| l.join("\n")).unwrap_or_default()
+    }
+
     pub fn logged(&self, substr: &str) -> bool {
         self.count_since(LogMark::START, substr) > 0
     }
