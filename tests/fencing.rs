@@ -92,6 +92,19 @@ fn kills_freezes_exits_and_resignations_never_run_two_commands() {
     std::thread::sleep(2 * LEASE);
     fencing::check(&dir, &SIDS);
 
+    // The same for the leader's whole process group, as Ctrl-Z stops a `zkelect run` in a shell:
+    // the guard is in a group of its own and still stops the command when the lease ends.
+    let leader = wait_new_run(&dir, 0).sid;
+    let t = fencing::now_ns();
+    c.signal_group(leader, "STOP");
+    let during = wait_new_run(&dir, t);
+    assert_ne!(during.sid, leader);
+    std::thread::sleep(3 * LEASE);
+    c.signal_group(leader, "CONT");
+    println!("SIGSTOP of the process group: node {} took over after a gap of {}", during.sid, gap(&dir, t));
+    std::thread::sleep(2 * LEASE);
+    fencing::check(&dir, &SIDS);
+
     // resign: another node, without waiting out the lease.
     let leader = wait_new_run(&dir, 0).sid;
     let t = fencing::now_ns();

@@ -195,7 +195,10 @@ pub(super) const SETTINGS: &[(&str, Apply)] = &[
 
 fn refuse_sasl(_: &mut Draft<'_>, v: &str) -> Result<(), ValueError> {
     if parse_bool(v)? {
-        return Err(ValueError::Invalid("quorum TLS/SASL is not supported by zkelect; peers must have it off".into()));
+        return Err(ValueError::Invalid(
+            "quorum SASL authentication is not supported by zkelect; peers must have it off (quorum TLS is: sslQuorum)"
+                .into(),
+        ));
     }
     Ok(())
 }

@@ -114,11 +114,11 @@ fn error_table() {
         ("", "zoo.cfg: no server.N lines: zkelect needs an ensemble to elect a leader"),
         (
             "quorum.auth.enableSasl=true\n",
-            "zoo.cfg:5: quorum.auth.enableSasl: quorum TLS/SASL is not supported by zkelect; peers must have it off",
+            "zoo.cfg:5: quorum.auth.enableSasl: quorum SASL authentication is not supported by zkelect; peers must have it off (quorum TLS is: sslQuorum)",
         ),
         (
             "quorum.auth.serverRequireSasl=TRUE\n",
-            "zoo.cfg:5: quorum.auth.serverRequireSasl: quorum TLS/SASL is not supported by zkelect; peers must have it off",
+            "zoo.cfg:5: quorum.auth.serverRequireSasl: quorum SASL authentication is not supported by zkelect; peers must have it off (quorum TLS is: sslQuorum)",
         ),
         ("server.1=h:1:2\nserver.2=h:3:4\ngroup.1=1\n", "zoo.cfg: server.2: Server 2 is not in a group"),
         (

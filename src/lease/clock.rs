@@ -42,6 +42,57 @@ impl Add<Duration> for Stamp {
     }
 }
 
+/// A one-shot alarm at a [`Stamp`]: a timerfd on `CLOCK_BOOTTIME` with an absolute expiry. A
+/// thread blocked in [`wait`](Self::wait) wakes at that moment on the lease clock even when the
+/// machine was suspended in between, where a timeout (counted on `CLOCK_MONOTONIC`, which stops
+/// while suspended) would run on for the time the machine slept.
+pub struct BootAlarm {
+    fd: std::os::fd::OwnedFd,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl BootAlarm {
+    pub fn new() -> std::io::Result<BootAlarm> {
+        use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
+        let fd = timerfd_create(TimerfdClockId::Boottime, TimerfdFlags::CLOEXEC)?;
+        Ok(BootAlarm { fd, closed: std::sync::atomic::AtomicBool::new(false) })
+    }
+
+    /// Rings at `at` (at once if it has passed); `None` disarms it.
+    pub fn set(&self, at: Option<Stamp>) -> std::io::Result<()> {
+        use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
+        let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+        // An absolute expiry of 0 would disarm the timer: 1 ns is long past.
+        let value = at.map_or(zero, |t| {
+            let t = t.0.max(Duration::from_nanos(1));
+            Timespec { tv_sec: t.as_secs().try_into().unwrap_or(i64::MAX), tv_nsec: t.subsec_nanos().into() }
+        });
+        timerfd_settime(&self.fd, TimerfdTimerFlags::ABSTIME, &Itimerspec { it_interval: zero, it_value: value })?;
+        Ok(())
+    }
+
+    /// Blocks until the alarm rings; false once [`close`](Self::close) was called.
+    pub fn wait(&self) -> bool {
+        let mut buf = [0u8; 8];
+        loop {
+            if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+                return false;
+            }
+            match rustix::io::read(&self.fd, &mut buf) {
+                Ok(_) => return !self.closed.load(std::sync::atomic::Ordering::Acquire),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Wakes the waiting thread for good.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
+        let _ = self.set(Some(Stamp::from_nanos(1)));
+    }
+}
+
 impl fmt::Display for Stamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:.3}s", self.0.as_secs_f64())
@@ -61,5 +112,28 @@ mod tests {
         assert_eq!(a.since(b), Duration::ZERO);
         assert_eq!(Stamp::from_nanos(b.as_nanos()), b);
         assert_eq!((a + Duration::from_secs(1)).since(a), Duration::from_secs(1));
+    }
+
+    /// The alarm rings at its stamp, not before; a later setting replaces an earlier one; a passed
+    /// stamp rings at once; closing wakes the waiter for good.
+    #[test]
+    fn the_alarm_rings_at_its_stamp_and_closes() {
+        let alarm = std::sync::Arc::new(BootAlarm::new().expect("timerfd"));
+        let t0 = Stamp::now();
+        alarm.set(Some(t0 + Duration::from_millis(10))).expect("set");
+        alarm.set(Some(t0 + Duration::from_millis(40))).expect("set");
+        assert!(alarm.wait());
+        assert!(Stamp::now().since(t0) >= Duration::from_millis(40));
+        alarm.set(Some(t0)).expect("set");
+        assert!(alarm.wait(), "a passed stamp rings at once");
+        alarm.set(None).expect("disarm");
+        let waiter = {
+            let alarm = std::sync::Arc::clone(&alarm);
+            std::thread::spawn(move || alarm.wait())
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!waiter.is_finished(), "a disarmed alarm does not ring");
+        alarm.close();
+        assert!(!waiter.join().expect("waiter"), "closed");
     }
 }

@@ -18,7 +18,7 @@
 
 mod clock;
 
-pub use clock::Stamp;
+pub use clock::{BootAlarm, Stamp};
 
 use crate::config::QuorumVerifier;
 use std::collections::{HashMap, VecDeque};

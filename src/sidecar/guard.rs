@@ -6,13 +6,15 @@
 //! and SIGKILL at the deadline. A daemon that goes away (its end of the socket closes) gets the
 //! command stopped at once.
 //!
+//! The guard runs in a session of its own (a stop aimed at the daemon's process group does not
+//! reach it) and waits on a timer on the lease clock ([`BootAlarm`]: on time after a suspend).
 //! The command runs in its own process group, so its children are stopped with it; the guard is
 //! a child subreaper, so a grandchild that left the group is still the guard's to kill; and the
 //! command is started through `zkelect __exec`, which asks the kernel to SIGKILL it should the
 //! guard itself die (PR_SET_PDEATHSIG) before it executes the command.
 
 use super::protocol::{ExitHow, Order, Report, StoppedBy};
-use crate::lease::Stamp;
+use crate::lease::{BootAlarm, Stamp};
 use crossbeam_channel::{Receiver, Sender, select};
 use rustix::process::{Pid, Signal, WaitOptions, WaitStatus, kill_process, kill_process_group, wait};
 use std::ffi::OsString;
@@ -22,6 +24,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the guard is started with.
@@ -37,6 +40,8 @@ enum Input {
     /// The daemon's end of the socket closed (or sent garbage).
     DaemonGone(String),
     Reaped(Pid, WaitStatus),
+    /// The lease-clock alarm rang: a timer may be due.
+    Alarm,
 }
 
 /// The running command.
@@ -52,6 +57,8 @@ struct Child {
 
 struct Guard {
     args: GuardArgs,
+    /// Rings at the next timer on the lease clock, also right after a suspend that outlasted it.
+    alarm: Arc<BootAlarm>,
     exe: PathBuf,
     out: UnixStream,
     child: Option<Child>,
@@ -61,6 +68,15 @@ struct Guard {
 
 /// The guard's `main`: returns the process's exit code.
 pub fn main(args: GuardArgs) -> i32 {
+    // A session of its own, before any command runs: a signal to zkelect's process group (Ctrl-Z
+    // in a shell, kill -STOP -<pgid>) that freezes zkelect must leave the guard running, or the
+    // command would outlive the lease; and without a controlling terminal no terminal signal
+    // (SIGTTOU for a write from the background, SIGHUP) can stop or end it.
+    if let Err(e) = rustix::process::setsid() {
+        log::warn!(
+            "zkelect guard: cannot start a session of its own ({e}): stopping zkelect's process group stops it too"
+        );
+    }
     let control = match std::io::stdin().as_fd().try_clone_to_owned() {
         Ok(fd) => UnixStream::from(fd),
         Err(e) => {
@@ -73,7 +89,8 @@ pub fn main(args: GuardArgs) -> i32 {
             "Cannot become a child subreaper ({e}): a grandchild that leaves its process group may outlive the command"
         );
     }
-    // The daemon decides when the command stops; a Ctrl-C in the terminal reaches both of us.
+    // The daemon decides when the command stops; a signal sent to the guard's own process group
+    // or by hand must not end it before it has stopped the command.
     let ignored = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(sig, std::sync::Arc::clone(&ignored));
@@ -85,23 +102,38 @@ pub fn main(args: GuardArgs) -> i32 {
             return 1;
         }
     };
+    let alarm = match BootAlarm::new() {
+        Ok(a) => Arc::new(a),
+        Err(e) => {
+            log::error!("zkelect guard: cannot create its lease-clock timer: {e}");
+            return 1;
+        }
+    };
     let (tx, inputs) = crossbeam_channel::unbounded();
     let (spawned, spawned_rx) = crossbeam_channel::unbounded();
     let reader = {
         let tx = tx.clone();
         std::thread::Builder::new().name("GuardReader".into()).spawn(move || read_orders(reader_socket, &tx))
     };
+    let timer = {
+        let (tx, alarm) = (tx.clone(), Arc::clone(&alarm));
+        std::thread::Builder::new()
+            .name("GuardTimer".into())
+            .spawn(move || while alarm.wait() && tx.send(Input::Alarm).is_ok() {})
+    };
     let reaper = std::thread::Builder::new().name("GuardReaper".into()).spawn(move || reap(&tx, &spawned_rx));
-    let (Ok(reader), Ok(reaper)) = (reader, reaper) else {
+    let (Ok(reader), Ok(timer), Ok(reaper)) = (reader, timer, reaper) else {
         log::error!("zkelect guard: cannot start its threads");
         return 1;
     };
-    let mut g = Guard { args, exe, out, child: None, quitting: false, spawned };
+    let mut g = Guard { args, alarm: Arc::clone(&alarm), exe, out, child: None, quitting: false, spawned };
     g.run(&inputs);
-    // Unblocks the reader, and lets the reaper end once nothing is left to reap.
+    // Unblocks the reader and the timer, and lets the reaper end once nothing is left to reap.
     let _ = control.shutdown(std::net::Shutdown::Both);
+    alarm.close();
     drop(g);
     let _ = reader.join();
+    let _ = timer.join();
     let _ = reaper.join();
     0
 }
@@ -109,7 +141,14 @@ pub fn main(args: GuardArgs) -> i32 {
 impl Guard {
     fn run(&mut self, inputs: &Receiver<Input>) {
         loop {
-            let wait = self.next_timer().map_or(Duration::from_secs(3600), |t| t.since(Stamp::now()));
+            let next = self.next_timer();
+            if let Err(e) = self.alarm.set(next) {
+                log::error!("zkelect guard: cannot set its lease-clock timer ({e}): stopping the command");
+                self.quit();
+            }
+            // The alarm wakes the loop on time even across a suspend; the timeout is the same
+            // moment counted on the monotonic clock.
+            let wait = next.map_or(Duration::from_secs(3600), |t| t.since(Stamp::now()));
             select! {
                 recv(inputs) -> input => match input {
                     Ok(Input::Order(o)) => self.on_order(o),
@@ -120,6 +159,7 @@ impl Guard {
                         self.quit();
                     }
                     Ok(Input::Reaped(pid, status)) => self.reaped(pid, status),
+                    Ok(Input::Alarm) => {}
                     Err(_) => self.quit(),
                 },
                 default(wait) => {},

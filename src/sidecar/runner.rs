@@ -55,6 +55,7 @@ impl Runner {
     ) -> std::io::Result<Runner> {
         let my_id = node.status().my_id;
         let (control, theirs) = UnixStream::pair()?;
+        // The guard leaves zkelect's session at its start (see `guard::main`).
         let guard = Command::new(std::env::current_exe()?)
             .arg("__guard")
             .args(["--grace-ms", &grace.as_millis().to_string(), "--myid", &my_id.to_string(), "--"])

@@ -7,6 +7,7 @@ use super::zoocfg::{Role, Server, ServerAddr, ZooCfg};
 use super::{free_ports, wait_for, zookeeper};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -276,7 +277,10 @@ impl Cluster {
             Some(command) => cmd.arg("run").arg(self.node_dir(sid).join("zoo.cfg")).arg("--").args(command),
             None => cmd.arg("start").arg(self.node_dir(sid).join("zoo.cfg")),
         };
+        // A process group of its own, as a shell job has: a signal to the group (Ctrl-Z, kill -STOP
+        // -<pgid>) reaches the node and whatever shares its group, never the test.
         let child = cmd
+            .process_group(0)
             .env("RUST_LOG", &self.rust_log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -336,6 +340,13 @@ impl Cluster {
     pub fn signal(&self, sid: i64, sig: &str) {
         if let Some(pid) = self.pid(sid) {
             let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+        }
+    }
+
+    /// `kill -<sig> -- -<pgid>`: the node's whole process group, as Ctrl-Z stops a shell job.
+    pub fn signal_group(&self, sid: i64, sig: &str) {
+        if let Some(pid) = self.pid(sid) {
+            let _ = Command::new("kill").arg(format!("-{sig}")).arg("--").arg(format!("-{pid}")).status();
         }
     }
 
