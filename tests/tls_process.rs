@@ -393,6 +393,72 @@ fn unusable_store_files_stop_the_node_at_start_naming_the_file() {
     c.wait_broadcast(&ALL, T);
 }
 
+/// Rewrites node `sid`'s PEM key store with its key encrypted by `openssl pkcs8 -topk8 -v2
+/// aes-256-cbc` (what an operator runs), the certificates after it; returns the new file.
+fn encrypted_key_store(c: &Cluster, sid: i64, password: &str) -> std::path::PathBuf {
+    let plain = c.pki().dir.join(format!("node{sid}.pem"));
+    let text = std::fs::read_to_string(&plain).expect("key store");
+    let out = std::process::Command::new("openssl")
+        .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", &format!("pass:{password}"), "-in"])
+        .arg(&plain)
+        .output()
+        .expect("openssl (package openssl)");
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8(out.stdout).expect("PEM");
+    assert!(key.contains("BEGIN ENCRYPTED PRIVATE KEY"), "{key}");
+    let certs = &text[text.find("-----BEGIN CERTIFICATE-----").expect("chain")..];
+    let path = c.pki().dir.join(format!("node{sid}-encrypted.pem"));
+    std::fs::write(&path, format!("{key}{certs}")).expect("write");
+    path
+}
+
+/// Encrypted keys as ZooKeeper reads them: `ssl.quorum.keyStore.password` (or `passwordPath`)
+/// decrypts a PKCS#8 `ENCRYPTED PRIVATE KEY`; a missing or wrong password stops the node at start
+/// with a line that names the file and the key to set.
+#[test]
+fn encrypted_keys_are_read_with_the_key_store_password() {
+    let mut c = tls_cluster(3, "");
+    let trust = c.pki().trust_store.clone();
+    let stores: Vec<_> = ALL.iter().map(|s| encrypted_key_store(&c, *s, &format!("secret {s}"))).collect();
+    let password_file = c.dir.join("password3");
+    std::fs::write(&password_file, "secret 3\n").expect("password file");
+    // (case, password lines, what the error line says)
+    let bad = [
+        ("no password", String::new(), "the key is encrypted: set ssl.quorum.keyStore.password"),
+        ("wrong password", "ssl.quorum.keyStore.password=secret 2\n".to_string(), "cannot decrypt the key"),
+    ];
+    for (what, password, problem) in &bad {
+        c.append_config(&[1], &format!("{}{password}", tls::store_lines(&stores[0], &trust)));
+        let from = c.log_len(1);
+        c.start(1);
+        let code = c.wait_exit(1, T);
+        let tail = c.log(1)[from..].to_string();
+        assert_eq!(code, Some(2), "{what}: {tail}");
+        let line =
+            tail.lines().find(|l| l.contains(problem)).unwrap_or_else(|| panic!("{what}: no {problem:?} in {tail}"));
+        assert!(line.contains(&stores[0].display().to_string()), "{what}: the line does not name the file: {line}");
+        println!("{what}: {line}");
+    }
+    c.append_config(&[1], &format!("{}ssl.quorum.keyStore.password=secret 1\n", tls::store_lines(&stores[0], &trust)));
+    c.append_config(&[2], &format!("{}ssl.quorum.keyStore.password=secret 2\n", tls::store_lines(&stores[1], &trust)));
+    c.append_config(
+        &[3],
+        &format!(
+            "{}ssl.quorum.keyStore.passwordPath={}\n",
+            tls::store_lines(&stores[2], &trust),
+            password_file.display()
+        ),
+    );
+    c.start_all();
+    let (leader, epoch) = c.wait_broadcast(&ALL, T);
+    c.kill(leader);
+    let (l2, e2) = c.wait_new_epoch(&others(&ALL, leader), epoch, T);
+    assert!(l2 != leader && e2 > epoch);
+    for s in ALL {
+        assert!(!c.log(s).contains("Refusing a connection"), "node {s}: {}", c.log(s));
+    }
+}
+
 #[test]
 fn ensemble_command_with_tls_shows_the_handshakes_and_its_peers_over_tls() {
     let tmp = tempfile::Builder::new().prefix("zkelect-ensemble-").tempdir().expect("temp dir");

@@ -14,7 +14,7 @@
 //!   literal, DNS SAN for a configured name), the client's against its source address; never by
 //!   reverse DNS (CVE-2026-24281).
 
-use crate::config::{ClientAuth, QuorumTlsConfig, StoreConfig, StoreType, TlsVersion};
+use crate::config::{ClientAuth, QuorumTlsConfig, Secret, StoreConfig, StoreType, TlsVersion};
 use parking_lot::Mutex;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{WebPkiServerVerifier, verify_server_name};
@@ -269,7 +269,7 @@ impl TlsContext {
 
 fn stamps(cfg: &QuorumTlsConfig) -> Vec<Option<Stamp>> {
     use std::os::unix::fs::MetadataExt;
-    [&cfg.key_store.location, &cfg.trust_store.location]
+    [&cfg.key_store.location, &cfg.trust_store.location, &cfg.key_store.password_path]
         .into_iter()
         .map(|p| {
             let m = std::fs::metadata(p.as_ref()?).ok()?;
@@ -385,7 +385,8 @@ fn read_store(store: &StoreConfig, what: &str) -> Result<(PathBuf, Vec<u8>), Tls
         }
     }
     let expected = if what == "keyStore" {
-        "the node's private key (unencrypted PKCS#8, BEGIN PRIVATE KEY) followed by its certificate chain, leaf first"
+        "the node's private key (PKCS#8: BEGIN PRIVATE KEY, or BEGIN ENCRYPTED PRIVATE KEY with \
+         ssl.quorum.keyStore.password) followed by its certificate chain, leaf first"
     } else {
         "the certificates of the CAs to trust"
     };
@@ -413,27 +414,33 @@ fn trust_store(store: &StoreConfig) -> Result<RootCertStore, TlsError> {
 
 type KeyAndChain = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
-/// A PEM key store as ZooKeeper reads it: the private key and the certificate chain (leaf first)
-/// in one file.
+/// A PEM key store as ZooKeeper reads it (`PEMFileLoader`): the private key and the certificate
+/// chain (leaf first) in one file; the key encrypted (PKCS#8, PBES2) exactly when a password is set.
 fn key_store(store: &StoreConfig) -> Result<KeyAndChain, TlsError> {
     let (path, bytes) = read_store(store, "keyStore")?;
     let problem = |problem: String| TlsError::Store { path: path.clone(), problem };
-    let text = String::from_utf8_lossy(&bytes);
-    if text.contains("BEGIN ENCRYPTED PRIVATE KEY") || !store.password.is_empty() || store.password_path.is_some() {
-        return Err(problem(format!(
-            "the key is encrypted (or ssl.quorum.keyStore.password is set), which zkelect does not read; store it \
-             unencrypted, e.g. `openssl pkcs8 -topk8 -nocrypt -in {} -out key.pem` and put the certificates after it",
-            path.display()
-        )));
-    }
+    let password = store_password(store, "keyStore")?;
     let chain = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| problem(format!("not a PEM key store: {e}")))?;
     if chain.is_empty() {
         return Err(problem("no CERTIFICATE in the key store (the private key and its certificate chain)".into()));
     }
-    let key = PrivateKeyDer::from_pem_slice(&bytes)
-        .map_err(|e| problem(format!("no usable PRIVATE KEY in the key store: {e}")))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let key = match pem_block(&text, "ENCRYPTED PRIVATE KEY") {
+        Some(block) => decrypt_key(block, &password).map_err(problem)?,
+        None => {
+            if !password.is_empty() {
+                log::warn!(
+                    "{}: ssl.quorum.keyStore.password is set but the key is not encrypted; zkelect reads it, \
+                     ZooKeeper would refuse this key store",
+                    path.display()
+                );
+            }
+            PrivateKeyDer::from_pem_slice(&bytes)
+                .map_err(|e| problem(format!("no usable PRIVATE KEY in the key store: {e}")))?
+        }
+    };
     if !matches!(key, PrivateKeyDer::Pkcs8(_)) {
         log::warn!(
             "{}: the key is not PKCS#8 ('BEGIN PRIVATE KEY'), which ZooKeeper requires; zkelect reads it, but convert it \
@@ -444,6 +451,44 @@ fn key_store(store: &StoreConfig) -> Result<KeyAndChain, TlsError> {
     rustls::crypto::ring::sign::any_supported_type(&key)
         .map_err(|e| problem(format!("unsupported private key type ({e}); use an EC P-256 or RSA key")))?;
     Ok((chain, key))
+}
+
+/// `ssl.quorum.<what>.password`, or the text of `…passwordPath` when that is set (as
+/// `X509Util.getPasswordFromConfigPropertyOrFile`).
+fn store_password(store: &StoreConfig, what: &str) -> Result<Secret, TlsError> {
+    let Some(file) = &store.password_path else { return Ok(store.password.clone()) };
+    std::fs::read_to_string(file).map(|t| Secret::from_file_contents(&t)).map_err(|e| TlsError::Store {
+        path: file.clone(),
+        problem: format!("cannot read ssl.quorum.{what}.passwordPath: {e}"),
+    })
+}
+
+/// The first PEM block labelled `label` in `text`, with its BEGIN and END lines.
+fn pem_block<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)?;
+    let stop = text[start..].find(&end)? + start + end.len();
+    Some(&text[start..stop])
+}
+
+/// Decrypts an `ENCRYPTED PRIVATE KEY` block (PKCS#8 `EncryptedPrivateKeyInfo`) with `password`.
+fn decrypt_key(block: &str, password: &Secret) -> Result<PrivateKeyDer<'static>, String> {
+    if password.is_empty() {
+        return Err("the key is encrypted: set ssl.quorum.keyStore.password (or passwordPath) to its password".into());
+    }
+    let (_, der) = pkcs8::der::pem::decode_vec(block.as_bytes())
+        .map_err(|e| format!("the ENCRYPTED PRIVATE KEY block is not valid PEM: {e}"))?;
+    let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
+        .map_err(|e| format!("the ENCRYPTED PRIVATE KEY is not a PKCS#8 EncryptedPrivateKeyInfo: {e}"))?;
+    let key = info.decrypt(password.expose()).map_err(|e| {
+        format!(
+            "cannot decrypt the key with ssl.quorum.keyStore.password ({e}): a wrong password, or an encryption \
+             zkelect does not read (it reads PBES2: PBKDF2 or scrypt with AES-CBC, as `openssl pkcs8 -topk8 -v2 \
+             aes-256-cbc` writes)"
+        )
+    })?;
+    Ok(PrivateKeyDer::Pkcs8(key.as_bytes().to_vec().into()))
 }
 
 /// Checks a server certificate's chain with webpki and, with hostname verification, its names
