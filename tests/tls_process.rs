@@ -360,18 +360,33 @@ fn unusable_store_files_stop_the_node_at_start_naming_the_file() {
     let (missing, empty, x25519) = (dir.join("missing.pem"), dir.join("empty.pem"), dir.join("x25519.pem"));
     std::fs::write(&empty, "").expect("empty");
     std::fs::write(&x25519, x25519_key_store(&good_key)).expect("x25519");
+    // Stores of a type zkelect does not read.
+    let (p12, jks) = (dir.join("node1.p12"), dir.join("trust.jks"));
+    std::fs::write(&p12, b"\x30\x82").expect("p12");
+    std::fs::write(&jks, b"\xfe\xed\xfe\xed").expect("jks");
     // (case, key store, trust store, what the error line says)
-    let cases: [(&str, &Path, &Path, &str); 5] = [
+    let cases: [(&str, &Path, &Path, &str); 7] = [
         ("missing key store", &missing, &trust, "cannot read the keyStore"),
         ("empty key store", &empty, &trust, "the keyStore is empty"),
         ("key of an unsupported type", &x25519, &trust, "unsupported private key type"),
         ("missing trust store", &good_key, &missing, "cannot read the trustStore"),
         ("empty trust store", &good_key, &empty, "the trustStore is empty"),
+        ("PKCS#12 key store", &p12, &trust, "PKCS#12 stores are not read by zkelect; convert it to PEM"),
+        ("JKS trust store", &good_key, &jks, "JKS stores are not read by zkelect; convert it to PKCS#12"),
     ];
     let mut seen = BTreeMap::new();
     for (what, key, trust, problem) in cases {
-        let bad = if problem.contains("trustStore") { trust } else { key };
-        c.append_config(&[1], &tls::store_lines(key, trust));
+        let bad = if problem.contains("trustStore") || what.contains("trust store") { trust } else { key };
+        // The type as ZooKeeper takes it from the file's extension (the cluster's zoo.cfg names PEM).
+        let type_of = |p: &Path| match p.extension().and_then(|e| e.to_str()) {
+            Some("p12") => "PKCS12",
+            Some("jks") => "JKS",
+            _ => "PEM",
+        };
+        let lines = tls::store_lines(key, trust)
+            .replace("keyStore.type=PEM", &format!("keyStore.type={}", type_of(key)))
+            .replace("trustStore.type=PEM", &format!("trustStore.type={}", type_of(trust)));
+        c.append_config(&[1], &lines);
         let from = c.log_len(1);
         c.start(1);
         let code = c.wait_exit(1, T);
@@ -381,7 +396,10 @@ fn unusable_store_files_stop_the_node_at_start_naming_the_file() {
             tail.lines().find(|l| l.contains(problem)).unwrap_or_else(|| panic!("{what}: no {problem:?} in {tail}"));
         assert!(line.contains(&bad.display().to_string()), "{what}: the line does not name the file: {line}");
         // ... and says what to do.
-        assert!(line.contains("PEM file holding") || line.contains("use an EC P-256 or RSA key"), "{what}: {line}");
+        assert!(
+            ["PEM file holding", "use an EC P-256 or RSA key", "-out store.pem"].iter().any(|w| line.contains(w)),
+            "{what}: {line}"
+        );
         seen.insert(what, line.to_string());
     }
     for (what, line) in &seen {
