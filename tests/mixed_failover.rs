@@ -4,7 +4,8 @@
 //! first measures three ZooKeeper servers, then the two mixed ensembles, with the ZooKeeper
 //! servers started first so that one of them leads; the survivors must agree on a new leader
 //! within max(2 × the all-ZooKeeper time, 1 s). A leader that is only paused for less than
-//! syncLimit ticks must not send a zkelect follower LOOKING.
+//! syncLimit ticks must not send a zkelect follower LOOKING. A zkelect observer of a ZooKeeper
+//! ensemble leaves a dead leader as promptly.
 
 mod common;
 
@@ -159,4 +160,41 @@ fn a_paused_zookeeper_leader_does_not_send_zkelect_looking() {
     let after = &c.log(1)[from..];
     assert!(!after.contains("going LOOKING"), "node 1 gave up a leader that was only paused:\n{after}");
     assert_eq!(c.times_looking(1, from), 0);
+}
+
+/// The same for a zkelect observer of three ZooKeeper voters: after kill -9 of their leader it
+/// observes the new one as soon as the survivors have it, not when its confirmation window ends.
+#[test]
+fn a_zkelect_observer_notices_a_dead_zookeeper_leader_at_once() {
+    if !tier::enabled(Tier::Interop) {
+        return;
+    }
+    // Observer 4 is the test's poller, observer 5 the zkelect node.
+    let mut c = Cluster::new(3, 2, CONFIG).with_zookeeper(&[1, 2, 3]);
+    let mut p = Poller::new(&c, 4);
+    for s in 1..=3 {
+        c.start(s);
+    }
+    let (leader, _) = p.until_agreed(&[1, 2, 3], 0);
+    assert_eq!(leader, 3, "the ZooKeeper server with the highest sid leads");
+    c.start(5);
+    wait_for(T, "observer 5 confirmed leader 3", || {
+        c.log(5).contains("Leader 3 confirmed through the election").then_some(())
+    });
+    let from = c.log_len(5);
+    let killed = Instant::now();
+    c.kill(3);
+    let (next, agreed) = p.until_agreed(&[1, 2], 3);
+    let observed = wait_for(T, &format!("observer 5 observing leader {next}"), || {
+        p.poll(&[5]);
+        matches!(p.votes.get(&5), Some((ServerState::Observing, l)) if *l == next).then(Instant::now)
+    });
+    println!(
+        "survivors agree {:?} after the kill; observer 5 observes their leader {:?} after it",
+        agreed - killed,
+        observed - killed
+    );
+    let log = c.log(5)[from..].to_string();
+    let gave_up = log.lines().find(|l| l.contains("Leader 3 ") && l.contains("going LOOKING"));
+    assert!(gave_up.is_some_and(|l| !l.contains("within 1000 ms")), "observer 5 waited out its window:\n{log}");
 }
