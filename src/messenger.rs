@@ -190,6 +190,27 @@ struct StormWatch {
     warned: Option<Instant>,
 }
 
+impl StormWatch {
+    fn new(now: Instant) -> StormWatch {
+        StormWatch { since: now, count: 0, warned: None }
+    }
+
+    /// Counts one notification at `now`; `Some((count, elapsed))` when it is time to warn: more
+    /// than [`STORM_LIMIT`] in the window, and no warning within [`STORM_WARN_INTERVAL`].
+    fn count(&mut self, now: Instant) -> Option<(u64, Duration)> {
+        if now.duration_since(self.since) >= STORM_WINDOW {
+            self.since = now;
+            self.count = 0;
+        }
+        self.count += 1;
+        if self.count > STORM_LIMIT && self.warned.is_none_or(|t| now.duration_since(t) >= STORM_WARN_INTERVAL) {
+            self.warned = Some(now);
+            return Some((self.count, now.duration_since(self.since)));
+        }
+        None
+    }
+}
+
 struct ReceiverLoop {
     throttle: ReplyThrottle,
     manager: QuorumCnxManager,
@@ -302,20 +323,12 @@ impl ReceiverLoop {
     /// Counts `sid`'s notifications per window and warns (once a minute at most) when it storms.
     fn watch_storm(&mut self, sid: i64, w: &WireNotification) {
         let now = Instant::now();
-        let watch = self.storms.entry(sid).or_insert(StormWatch { since: now, count: 0, warned: None });
-        if now.duration_since(watch.since) >= STORM_WINDOW {
-            watch.since = now;
-            watch.count = 0;
-        }
-        watch.count += 1;
-        if watch.count > STORM_LIMIT && watch.warned.is_none_or(|t| now.duration_since(t) >= STORM_WARN_INTERVAL) {
-            watch.warned = Some(now);
+        if let Some((count, within)) = self.storms.entry(sid).or_insert_with(|| StormWatch::new(now)).count(now) {
             let state = ServerState::from_i32(w.state).map_or("an unknown state", ServerState::name);
             log::warn!(
-                "Notification storm: server {sid} sent {} notifications within {} ms (more than {STORM_LIMIT} in {} s); \
-                 it is {state}, this node is {}",
-                watch.count,
-                now.duration_since(watch.since).as_millis(),
+                "Notification storm: server {sid} sent {count} notifications within {} ms (more than {STORM_LIMIT} in {} \
+                 s); it is {state}, this node is {}",
+                within.as_millis(),
                 STORM_WINDOW.as_secs(),
                 (self.view)().state
             );
@@ -374,4 +387,34 @@ fn log_notification(view: &PeerView, sid: i64, state: ServerState, n: &WireNotif
         n.version,
         config_version.unwrap_or(0)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A warning once more than STORM_LIMIT arrive within a window; none for a peer just under it
+    /// window after window; at most one per STORM_WARN_INTERVAL while a storm goes on.
+    #[test]
+    fn a_storm_is_warned_about_once_a_minute_and_a_busy_peer_never() {
+        let t0 = Instant::now();
+        let mut w = StormWatch::new(t0);
+        let step = STORM_WINDOW / (STORM_LIMIT as u32 + 1);
+        // Just under the limit in each of six windows.
+        for i in 0..6 * STORM_LIMIT {
+            let window = (i / STORM_LIMIT) as u32;
+            assert_eq!(w.count(t0 + STORM_WINDOW * window + step * (i % STORM_LIMIT) as u32), None, "i={i}");
+        }
+        // A storm: 10 a millisecond for two minutes.
+        let start = t0 + STORM_WINDOW * 6;
+        let warnings: Vec<(Duration, u64)> = (0..1_200_000u32)
+            .filter_map(|i| {
+                let at = Duration::from_micros(100) * i;
+                w.count(start + at).map(|(count, _)| (at, count))
+            })
+            .collect();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(warnings[0], (Duration::from_micros(100) * STORM_LIMIT as u32, STORM_LIMIT + 1));
+        assert!(warnings[1].0 - warnings[0].0 >= STORM_WARN_INTERVAL, "{warnings:?}");
+    }
 }

@@ -48,8 +48,14 @@ fn a_looking_voter_does_not_answer_a_settled_observer() {
     observer.send(1, Observing, 3, 1, 1);
     let got = observer.answer_for(Duration::from_secs(2), 1, |w| (w.state == 0).then_some((Observing, 3, 1, 1)));
     assert!(got <= 2, "node 1 sent {got} notifications to the settled observer in 2 s");
+    // The per-peer counts an operator reads a storm from: two received, each reply counted.
     let mntr = ask(c.ports[&1].2, b"mntr");
     assert!(mntr.contains("zk_notifications_received_from_4\t2\n"), "{mntr}");
+    let replies = answered + got;
+    assert!(mntr.contains(&format!("zk_notifications_sent_to_4\t{replies}\n")), "{replies} replies: {mntr}");
+    let elec = ask(c.ports[&1].2, b"elec");
+    let line = elec.lines().find(|l| l.trim_start().starts_with("4 (observer")).unwrap_or_else(|| panic!("{elec}"));
+    assert!(line.ends_with(&format!("notifications sent {replies}, received 2")), "{line}");
 }
 
 #[test]
