@@ -9,7 +9,7 @@
 //!
 //! Three fault classes, each asserting what the algorithm guarantees under it:
 //! * **bounded**: every node starts within 10 ms, every message arrives within 100 ms (less than
-//!   finalizeWait), FIFO per link, with duplicates. Asserted: every node decides, in the same
+//!   finalizeWait), FIFO per link, no loss. Asserted: every node decides, in the same
 //!   round, the same leader, and that leader is the highest (epoch, zxid, sid).
 //! * **chaos**: staggered starts, delays up to 600 ms, 20 % loss and random partitions until a
 //!   heal time H, then a quiet network. Fast leader election alone does not promise agreement
