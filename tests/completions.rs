@@ -6,7 +6,7 @@ mod common;
 use common::daemon::BIN;
 use std::process::Command;
 
-const SUBCOMMANDS: [&str; 5] = ["start", "status", "ensemble", "bench", "completions"];
+const SUBCOMMANDS: [&str; 7] = ["start", "run", "resign", "status", "ensemble", "bench", "completions"];
 
 fn script(shell: &str) -> String {
     let out = Command::new(BIN).args(["completions", shell]).output().expect("run");
