@@ -181,6 +181,39 @@ fn run_exits_with_its_documented_codes() {
     }
     assert_eq!(status.and_then(|s| s.code()), Some(4), "the command exited by itself");
 
+    // SIGHUP, SIGUSR1, SIGUSR2 and SIGQUIT are passed on to the command's process group.
+    let trapper = dir.join("trapper.sh");
+    std::fs::write(
+        &trapper,
+        "for s in HUP USR1 USR2 QUIT; do trap \"echo $s >> '$1/got'\" $s; done\n\
+         echo up > \"$1/up\"\nwhile :; do sleep 0.05; done\n",
+    )
+    .expect("trapper");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
+        .arg("run")
+        .arg(&solo)
+        .args(["--", "sh"])
+        .arg(&trapper)
+        .arg(&dir)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    wait_for(T, "the trapping command", || dir.join("up").exists().then_some(()));
+    for (n, sig) in ["HUP", "USR1", "USR2", "QUIT"].iter().enumerate() {
+        let _ = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status();
+        wait_for(T, &format!("SIG{sig} at the command"), || {
+            let got = std::fs::read_to_string(dir.join("got")).unwrap_or_default();
+            (got.lines().count() > n && got.lines().nth(n) == Some(*sig)).then_some(())
+        });
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let status = child.wait_timeout(T).expect("wait");
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "SIGTERM after the passed-on signals");
+
     // SIGTERM: the command is stopped and zkelect run exits 0.
     let spawned = fencing::now_ns();
     let mut child = Command::new(env!("CARGO_BIN_EXE_zkelect"))
