@@ -237,6 +237,24 @@ fn run_exits_with_its_documented_codes() {
     wait_for(T, "the guard to go", || below.iter().all(|p| gone(*p)).then_some(()));
 }
 
+/// `--exit-on-loss`: the active leader whose followers are killed loses its quorum, stops its
+/// command and exits with status 3.
+#[test]
+fn exit_on_loss_ends_with_status_3_once_the_command_is_stopped() {
+    let c = Cluster::new(3, 0, "");
+    let command = fencing::command(&c.dir);
+    let mut c = c.running_with(&["--exit-on-loss"], command);
+    let dir = c.dir.clone();
+    c.start_all();
+    let first = wait_new_run(&dir, 0);
+    for s in SIDS.into_iter().filter(|s| *s != first.sid) {
+        c.kill(s);
+    }
+    assert_eq!(c.wait_exit(first.sid, T), Some(3), "{}", c.log(first.sid));
+    assert!(gone(first.pid), "the command stopped before zkelect run exited");
+    fencing::check(&dir, &SIDS);
+}
+
 /// Node 1's zoo.cfg as a one-voter ensemble: it leads, and is active, at once.
 fn solo_config(c: &Cluster) -> std::path::PathBuf {
     let cfg = c.node_dir(1).join("zoo.cfg");

@@ -42,6 +42,8 @@ pub struct Cluster {
     routes: BTreeMap<(i64, i64), ServerAddr>,
     /// Set: the zkelect nodes run `zkelect run <zoo.cfg> -- <command…>` instead of `start`.
     run: Option<Vec<String>>,
+    /// Options of `zkelect run` before its `--` (see [`Cluster::running_with`]).
+    run_options: Vec<String>,
     /// Processes that were below a killed node (guards, commands, hooks): they should go by
     /// themselves; whatever is left of them is killed with the cluster.
     orphans: Vec<super::Proc>,
@@ -80,6 +82,7 @@ impl Cluster {
             node_extra: BTreeMap::new(),
             routes: BTreeMap::new(),
             run: None,
+            run_options: Vec::new(),
             orphans: Vec::new(),
         };
         c.write_configs();
@@ -171,6 +174,12 @@ impl Cluster {
     pub fn running(mut self, command: Vec<String>) -> Cluster {
         self.run = Some(command);
         self
+    }
+
+    /// [`running`](Self::running) with options of `zkelect run` (e.g. `--exit-on-loss`).
+    pub fn running_with(mut self, options: &[&str], command: Vec<String>) -> Cluster {
+        self.run_options = options.iter().map(|o| o.to_string()).collect();
+        self.running(command)
     }
 
     /// Keeps a helper process to be killed with the cluster.
@@ -274,7 +283,9 @@ impl Cluster {
             None => Command::new(bin),
         };
         match &self.run {
-            Some(command) => cmd.arg("run").arg(self.node_dir(sid).join("zoo.cfg")).arg("--").args(command),
+            Some(command) => {
+                cmd.arg("run").arg(self.node_dir(sid).join("zoo.cfg")).args(&self.run_options).arg("--").args(command)
+            }
             None => cmd.arg("start").arg(self.node_dir(sid).join("zoo.cfg")),
         };
         // A process group of its own, as a shell job has: a signal to the group (Ctrl-Z, kill -STOP
