@@ -53,6 +53,17 @@ fn resign_when_joined(c: &Cluster, sid: i64, to: Option<i64>) -> (bool, String) 
     }
 }
 
+/// The exit code of `child` within `T`; killed (and `None`) if it is still running then.
+fn exit_code(child: &mut std::process::Child) -> Option<i32> {
+    use wait_timeout::ChildExt;
+    let status = child.wait_timeout(T).expect("wait");
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    status.and_then(|s| s.code())
+}
+
 fn gone(pid: u32) -> bool {
     // A zombie (reaped later by its new parent) has stopped running too.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -147,7 +158,6 @@ fn kills_freezes_exits_and_resignations_never_run_two_commands() {
 
 #[test]
 fn run_exits_with_its_documented_codes() {
-    use wait_timeout::ChildExt;
     let c = Cluster::new(3, 0, "");
     let dir = c.dir.clone();
     let command = fencing::command(&dir);
@@ -174,12 +184,8 @@ fn run_exits_with_its_documented_codes() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("run");
-    let status = child.wait_timeout(T).expect("wait");
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    assert_eq!(status.and_then(|s| s.code()), Some(4), "the command exited by itself");
+    let status = exit_code(&mut child);
+    assert_eq!(status, Some(4), "the command exited by itself");
 
     // SIGHUP, SIGUSR1, SIGUSR2 and SIGQUIT are passed on to the command's process group.
     let trapper = dir.join("trapper.sh");
@@ -207,12 +213,8 @@ fn run_exits_with_its_documented_codes() {
         });
     }
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let status = child.wait_timeout(T).expect("wait");
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "SIGTERM after the passed-on signals");
+    let status = exit_code(&mut child);
+    assert_eq!(status, Some(0), "SIGTERM after the passed-on signals");
 
     // SIGTERM: the command is stopped and zkelect run exits 0.
     let spawned = fencing::now_ns();
@@ -227,12 +229,8 @@ fn run_exits_with_its_documented_codes() {
     let run = wait_for(T, "the command", || fencing::running(&dir, &[1], spawned));
     let below = common::descendants(child.id());
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let status = child.wait_timeout(T).expect("wait");
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "SIGTERM");
+    let status = exit_code(&mut child);
+    assert_eq!(status, Some(0), "SIGTERM");
     assert!(gone(run.pid), "the command stopped before zkelect run exited");
     wait_for(T, "the guard to go", || below.iter().all(|p| gone(*p)).then_some(()));
 }

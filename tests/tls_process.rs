@@ -350,6 +350,20 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Node 1 with `lines` appended to its zoo.cfg must stop at start with exit status 2 and a line
+/// that says `problem` and names `file`; that line.
+fn refused_at_start(c: &mut Cluster, lines: &str, what: &str, problem: &str, file: &Path) -> String {
+    c.append_config(&[1], lines);
+    let from = c.log_len(1);
+    c.start(1);
+    let code = c.wait_exit(1, T);
+    let tail = c.log(1)[from..].to_string();
+    assert_eq!(code, Some(2), "{what}: {tail}");
+    let line = tail.lines().find(|l| l.contains(problem)).unwrap_or_else(|| panic!("{what}: no {problem:?} in {tail}"));
+    assert!(line.contains(&file.display().to_string()), "{what}: the line does not name the file: {line}");
+    line.to_string()
+}
+
 #[test]
 fn unusable_store_files_stop_the_node_at_start_naming_the_file() {
     let mut c = tls_cluster(3, "");
@@ -386,15 +400,7 @@ fn unusable_store_files_stop_the_node_at_start_naming_the_file() {
         let lines = tls::store_lines(key, trust)
             .replace("keyStore.type=PEM", &format!("keyStore.type={}", type_of(key)))
             .replace("trustStore.type=PEM", &format!("trustStore.type={}", type_of(trust)));
-        c.append_config(&[1], &lines);
-        let from = c.log_len(1);
-        c.start(1);
-        let code = c.wait_exit(1, T);
-        let tail = c.log(1)[from..].to_string();
-        assert_eq!(code, Some(2), "{what}: {tail}");
-        let line =
-            tail.lines().find(|l| l.contains(problem)).unwrap_or_else(|| panic!("{what}: no {problem:?} in {tail}"));
-        assert!(line.contains(&bad.display().to_string()), "{what}: the line does not name the file: {line}");
+        let line = refused_at_start(&mut c, &lines, what, problem, bad);
         // ... and says what to do.
         assert!(
             ["PEM file holding", "use an EC P-256 or RSA key", "-out store.pem"].iter().any(|w| line.contains(w)),
@@ -446,15 +452,8 @@ fn encrypted_keys_are_read_with_the_key_store_password() {
         ("wrong password", "ssl.quorum.keyStore.password=secret 2\n".to_string(), "cannot decrypt the key"),
     ];
     for (what, password, problem) in &bad {
-        c.append_config(&[1], &format!("{}{password}", tls::store_lines(&stores[0], &trust)));
-        let from = c.log_len(1);
-        c.start(1);
-        let code = c.wait_exit(1, T);
-        let tail = c.log(1)[from..].to_string();
-        assert_eq!(code, Some(2), "{what}: {tail}");
-        let line =
-            tail.lines().find(|l| l.contains(problem)).unwrap_or_else(|| panic!("{what}: no {problem:?} in {tail}"));
-        assert!(line.contains(&stores[0].display().to_string()), "{what}: the line does not name the file: {line}");
+        let lines = format!("{}{password}", tls::store_lines(&stores[0], &trust));
+        let line = refused_at_start(&mut c, &lines, what, problem, &stores[0]);
         println!("{what}: {line}");
     }
     c.append_config(&[1], &format!("{}ssl.quorum.keyStore.password=secret 1\n", tls::store_lines(&stores[0], &trust)));
