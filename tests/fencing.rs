@@ -19,6 +19,16 @@ const SIDS: [i64; 3] = [1, 2, 3];
 /// tickTime 100 × syncLimit 5 (the harness's zoo.cfg).
 const LEASE: Duration = Duration::from_millis(500);
 
+/// The checker itself: overlapping runs of two nodes are found, one node's touching runs are not.
+#[test]
+fn the_checker_finds_overlaps() {
+    let i = |sid, first, last| Interval { sid, pid: sid as u32, epoch: 1, first, last };
+    assert_eq!(fencing::overlap(&[i(1, 0, 10), i(2, 11, 20)]), None);
+    assert!(fencing::overlap(&[i(1, 0, 10), i(2, 10, 20)]).is_some());
+    assert!(fencing::overlap(&[i(1, 0, 10), i(1, 5, 20)]).is_none(), "one node's runs may touch");
+    assert_eq!(fencing::gap_after(&[i(1, 0, 10), i(2, 25, 30)], 12), Some(Duration::from_nanos(15)));
+}
+
 fn ensemble() -> Cluster {
     let c = Cluster::new(3, 0, "");
     let command = fencing::command(&c.dir);

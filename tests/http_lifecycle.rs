@@ -7,7 +7,7 @@ mod common;
 
 use common::http::{Sse, admin_lines, get};
 use common::zoocfg::{local_ensemble, write_local_node};
-use common::{free_ports, thread_count, wait_for};
+use common::{Threads, free_ports, wait_for};
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ fn open_admin_connections_do_not_hold_the_shutdown_up() {
     let p = free_ports(10);
     let ports: Vec<(u16, u16, u16)> = (0..3).map(|i| (p[3 * i], p[3 * i + 1], p[3 * i + 2])).collect();
     let admin = p[9];
-    let baseline = thread_count();
+    let baseline = Threads::now();
     // Node 1 of three, alone: it stays LOOKING, which is all this test needs.
     let shared = local_ensemble(100, &ports).extra(&admin_lines(admin));
     let path = write_local_node(&shared, tmp.path(), 1, ports[0].2).expect("zoo.cfg");
@@ -38,7 +38,7 @@ fn open_admin_connections_do_not_hold_the_shutdown_up() {
     node.shutdown();
     // Well within the 30 s idle timeout and the 5 s request deadline: the connections were closed.
     assert!(t0.elapsed() < Duration::from_secs(3), "shutdown took {:?}", t0.elapsed());
-    assert_eq!(thread_count(), baseline, "threads left behind");
+    assert_eq!(baseline.started_since(), Vec::<String>::new(), "threads left behind");
     assert!(TcpListener::bind(("127.0.0.1", admin)).is_ok(), "admin port still bound");
     assert!(watcher.next(Duration::from_secs(2)).is_none(), "the stream ended");
     drop((idle, slow, node));

@@ -5,7 +5,7 @@
 mod common;
 
 use common::zoocfg::{local_ensemble, write_local_node};
-use common::{free_ports, thread_count, wait_for};
+use common::{Threads, free_ports, wait_for};
 use std::net::TcpListener;
 use std::time::Duration;
 use zkelect::election::ServerState;
@@ -39,16 +39,16 @@ fn nodes_start_elect_shut_down_and_start_again_on_the_same_ports() {
     let dir = tmp.path();
     let p = free_ports(9);
     let ports: Vec<(u16, u16, u16)> = (0..3).map(|i| (p[3 * i], p[3 * i + 1], p[3 * i + 2])).collect();
-    let baseline = thread_count();
+    let baseline = Threads::now();
 
     let (nodes, leader) = elect(dir, &ports);
     assert_eq!(leader, 3, "the highest sid leads");
-    assert!(thread_count() > baseline);
+    assert!(!baseline.started_since().is_empty());
     for n in &nodes {
         n.shutdown();
     }
     // Every thread joined: back to the test's own threads at once, not after some timeout.
-    assert_eq!(thread_count(), baseline, "threads left behind by shut-down nodes");
+    assert_eq!(baseline.started_since(), Vec::<String>::new(), "threads left behind by shut-down nodes");
     // Every port released.
     for (q, e, c) in &ports {
         for port in [q, e, c] {
@@ -66,5 +66,5 @@ fn nodes_start_elect_shut_down_and_start_again_on_the_same_ports() {
     for n in &nodes {
         n.shutdown();
     }
-    assert_eq!(thread_count(), baseline);
+    assert_eq!(baseline.started_since(), Vec::<String>::new(), "threads left behind the second time");
 }

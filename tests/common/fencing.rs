@@ -126,17 +126,3 @@ pub fn gap_after(runs: &[Interval], after: u128) -> Option<Duration> {
 pub fn now_ns() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn overlaps_are_found() {
-        let i = |sid, first, last| Interval { sid, pid: sid as u32, epoch: 1, first, last };
-        assert_eq!(overlap(&[i(1, 0, 10), i(2, 11, 20)]), None);
-        assert!(overlap(&[i(1, 0, 10), i(2, 10, 20)]).is_some());
-        assert!(overlap(&[i(1, 0, 10), i(1, 5, 20)]).is_none(), "one node's runs may touch");
-        assert_eq!(gap_after(&[i(1, 0, 10), i(2, 25, 30)], 12), Some(Duration::from_nanos(15)));
-    }
-}

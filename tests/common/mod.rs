@@ -172,6 +172,33 @@ pub fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
 }
 
+/// The threads of this process at one moment, by id, to find the ones started since and still
+/// alive. Unlike a count, a thread of the test harness that ends meanwhile cannot hide a leak.
+pub struct Threads(std::collections::BTreeSet<u64>);
+
+impl Threads {
+    pub fn now() -> Self {
+        Threads(Self::ids().into_iter().collect())
+    }
+
+    fn ids() -> Vec<u64> {
+        let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+    }
+
+    /// Names of the threads alive now that were not at the snapshot (empty when none).
+    pub fn started_since(&self) -> Vec<String> {
+        Self::ids()
+            .into_iter()
+            .filter(|id| !self.0.contains(id))
+            .map(|id| {
+                let comm = std::fs::read_to_string(format!("/proc/self/task/{id}/comm")).unwrap_or_default();
+                format!("{} ({id})", comm.trim())
+            })
+            .collect()
+    }
+}
+
 pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }
