@@ -182,22 +182,19 @@ impl PeerStream {
         DeadlineReader { stream: self, deadline }
     }
 
-    /// Reads what has arrived, without waiting, appending at most `budget` bytes to `buf`.
+    /// Reads what has arrived, without waiting, appending at most `budget` bytes to `buf`. Each
+    /// read is a `recv` with MSG_DONTWAIT: the socket stays blocking for its other user, and a
+    /// leader looking at every learner each half tick makes no mode-switching calls.
     pub fn read_available(&self, buf: &mut Vec<u8>, budget: usize) -> io::Result<Drained> {
-        self.tcp.set_nonblocking(true)?;
-        let result = self.drain(buf, budget);
-        let restored = self.tcp.set_nonblocking(false);
-        let drained = result?;
-        restored?;
-        Ok(drained)
-    }
-
-    fn drain(&self, buf: &mut Vec<u8>, budget: usize) -> io::Result<Drained> {
         let mut chunk = [0u8; 4096];
         let mut left = budget;
         while left > 0 {
             let want = left.min(chunk.len());
-            match (&*self).read(&mut chunk[..want]) {
+            let read = match &self.tls {
+                None => recv_now(&self.tcp, &mut chunk[..want]),
+                Some(link) => link.read(&mut chunk[..want], |raw| recv_now(&self.tcp, raw)),
+            };
+            match read {
                 Ok(0) => return Ok(Drained::Closed),
                 Ok(n) => {
                     buf.extend_from_slice(&chunk[..n]);
@@ -234,9 +231,15 @@ impl Read for &PeerStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &self.tls {
             None => (&self.tcp).read(buf),
-            Some(link) => link.read(&self.tcp, buf),
+            Some(link) => link.read(buf, |raw| (&self.tcp).read(raw)),
         }
     }
+}
+
+/// What the socket holds now, without waiting (WouldBlock when nothing).
+fn recv_now(tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let (n, _) = rustix::net::recv(tcp, buf, rustix::net::RecvFlags::DONTWAIT)?;
+    Ok(n)
 }
 
 impl Write for &PeerStream {

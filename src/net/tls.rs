@@ -771,9 +771,14 @@ impl TlsLink {
         self.state.lock().conn.peer_certificates().and_then(|c| c.first().cloned())
     }
 
-    /// Reads plaintext; blocks on the socket (as its timeout says) without holding the lock.
-    pub(super) fn read(&self, tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-        let mut raw = [0u8; 4096];
+    /// Reads plaintext, taking records from the socket through `raw` (which blocks as the
+    /// socket's timeout says, or not at all) without holding the lock.
+    pub(super) fn read(
+        &self,
+        buf: &mut [u8],
+        mut raw: impl FnMut(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let mut wire = [0u8; 4096];
         loop {
             {
                 let mut st = self.state.lock();
@@ -794,7 +799,7 @@ impl TlsLink {
                     continue;
                 }
             }
-            let n = (&*tcp).read(&mut raw)?;
+            let n = raw(&mut wire)?;
             let mut st = self.state.lock();
             if n == 0 {
                 // EOF: the session says whether it was announced (close_notify) or not.
@@ -802,7 +807,7 @@ impl TlsLink {
                 st.conn.process_new_packets().map_err(io::Error::other)?;
                 continue;
             }
-            st.pending.extend_from_slice(&raw[..n]);
+            st.pending.extend_from_slice(&wire[..n]);
             st.feed()?;
         }
     }

@@ -5,7 +5,7 @@
 use super::context::PeerContext;
 use super::election_only::{self, Outcome};
 use super::error::{self, Error};
-use super::session::{read_packet, write_packet};
+use super::session::{PacketReader, write_packet};
 use crate::config::HostPort;
 use crate::election::{ServerState, Steer, votes};
 use crate::lease::Stamp;
@@ -52,12 +52,13 @@ fn session(ctx: &PeerContext, leader: i64, observer: bool) -> Result<Infallible,
     ctx.status.set_phase(SessionPhase::Discovery);
     let stream = connect_to_leader(ctx, leader, &server.quorum_addrs(), deadline)?;
     ctx.sessions.register(&stream);
-    let epoch = agree(ctx, &stream, leader, observer, deadline)?;
+    let mut from_leader = PacketReader::new(&stream);
+    let epoch = agree(ctx, &stream, &mut from_leader, leader, observer, deadline)?;
     ctx.status.update_election_vote(epoch);
     ctx.status.set_phase(SessionPhase::Broadcast);
     // Broadcast: the leader pings every tickTime/2; silence for syncLimit ticks means it is gone.
     loop {
-        let p = match read_from_leader(ctx, &stream, Instant::now() + ctx.sync_window()) {
+        let p = match read_from_leader(ctx, &mut from_leader, Instant::now() + ctx.sync_window()) {
             Ok(p) => p,
             Err(PacketError::Io(e)) if closed(&e) => {
                 // The leader's end was closed: its process is gone (or it stepped down). Its vote cannot
@@ -83,15 +84,26 @@ fn session(ctx: &PeerContext, leader: i64, observer: bool) -> Result<Infallible,
 
 /// A packet from the leader; its arrival is when this node last heard from a leader (reported to
 /// the next leader, which waits out this one's lease from then).
-fn read_from_leader(ctx: &PeerContext, stream: &PeerStream, deadline: Instant) -> Result<QuorumPacket, PacketError> {
-    let p = read_packet(stream, deadline)?;
+fn read_from_leader(
+    ctx: &PeerContext,
+    from_leader: &mut PacketReader,
+    deadline: Instant,
+) -> Result<QuorumPacket, PacketError> {
+    let p = from_leader.next(deadline)?;
     ctx.leases.heard_from_leader();
     Ok(p)
 }
 
 /// Discovery and synchronisation with the leader: hello → LEADERINFO → ACKEPOCH → NEWLEADER →
 /// ACK → UPTODATE, persisting the epochs at Zab's steps. Returns the new epoch.
-fn agree(ctx: &PeerContext, stream: &PeerStream, leader: i64, observer: bool, deadline: Instant) -> Result<i64, Error> {
+fn agree(
+    ctx: &PeerContext,
+    stream: &PeerStream,
+    from_leader: &mut PacketReader,
+    leader: i64,
+    observer: bool,
+    deadline: Instant,
+) -> Result<i64, Error> {
     let accepted = ctx.epochs.accepted();
     let hello = Hello {
         sid: ctx.my_id(),
@@ -101,7 +113,7 @@ fn agree(ctx: &PeerContext, stream: &PeerStream, leader: i64, observer: bool, de
         last_leader_ms: Some(ctx.leases.last_leader().report(Stamp::now())),
     };
     write_packet(stream, &hello.packet()).map_err(error::io("sending hello"))?;
-    let info = match read_from_leader(ctx, stream, deadline) {
+    let info = match read_from_leader(ctx, from_leader, deadline) {
         Ok(p) => p,
         Err(PacketError::Io(e)) if e.kind() == ErrorKind::UnexpectedEof => return Err(Error::NotZkelect { leader }),
         Err(source) => return Err(Error::Packet { waiting_for: "LEADERINFO".into(), source }),
@@ -120,7 +132,7 @@ fn agree(ctx: &PeerContext, stream: &PeerStream, leader: i64, observer: bool, de
     write_packet(stream, &ack_epoch).map_err(error::io("sending ACKEPOCH"))?;
 
     ctx.status.set_phase(SessionPhase::Synchronization);
-    let newleader = read_from_leader(ctx, stream, deadline)
+    let newleader = read_from_leader(ctx, from_leader, deadline)
         .map_err(|source| Error::Packet { waiting_for: "NEWLEADER".into(), source })?;
     if expect(&newleader, packet::NEWLEADER)? != epoch {
         return Err(Error::Protocol("NEWLEADER for another epoch".into()));
@@ -129,7 +141,7 @@ fn agree(ctx: &PeerContext, stream: &PeerStream, leader: i64, observer: bool, de
         ctx.epochs.set_current(epoch)?;
     }
     write_packet(stream, &QuorumPacket::new(packet::ACK, epoch_zxid(epoch), None)).map_err(error::io("sending ACK"))?;
-    let uptodate = read_from_leader(ctx, stream, deadline)
+    let uptodate = read_from_leader(ctx, from_leader, deadline)
         .map_err(|source| Error::Packet { waiting_for: "UPTODATE".into(), source })?;
     expect(&uptodate, packet::UPTODATE)?;
     Ok(epoch)
