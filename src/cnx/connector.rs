@@ -191,6 +191,35 @@ mod tests {
         }
     }
 
+    /// Jobs that each wait for a release, counting how many started and finished.
+    struct Blocked {
+        release: crossbeam_channel::Sender<()>,
+        started: Arc<AtomicUsize>,
+        finished: Arc<AtomicUsize>,
+    }
+
+    impl Blocked {
+        fn submit(pool: &Pool, n: usize) -> Blocked {
+            let (release, rx) = crossbeam_channel::unbounded::<()>();
+            let (started, finished) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            for _ in 0..n {
+                let (rx, s, f) = (rx.clone(), Arc::clone(&started), Arc::clone(&finished));
+                pool.submit(Box::new(move || {
+                    s.fetch_add(1, Ordering::SeqCst);
+                    let _ = rx.recv();
+                    f.fetch_add(1, Ordering::SeqCst);
+                }));
+            }
+            Blocked { release, started, finished }
+        }
+
+        fn release(&self, n: usize) {
+            for _ in 0..n {
+                self.release.send(()).expect("release");
+            }
+        }
+    }
+
     /// Jobs one after another run on one thread, which exits once idle for the keep-alive; the
     /// next job starts a thread again.
     #[test]
@@ -227,19 +256,9 @@ mod tests {
         for _ in 0..200 {
             let shutdown = Shutdown::new();
             let pool = Pool::new("TestPoolThread", 1, 4, Duration::from_secs(10), shutdown.clone());
-            let (release_tx, release_rx) = crossbeam_channel::unbounded::<()>();
-            let running = Arc::new(AtomicUsize::new(0));
-            for _ in 0..4 {
-                let (rx, r) = (release_rx.clone(), Arc::clone(&running));
-                pool.submit(Box::new(move || {
-                    r.fetch_add(1, Ordering::SeqCst);
-                    let _ = rx.recv();
-                }));
-            }
-            wait_until("four jobs run at once", || running.load(Ordering::SeqCst) == 4);
-            for _ in 0..4 {
-                release_tx.send(()).expect("release");
-            }
+            let jobs = Blocked::submit(&pool, 4);
+            wait_until("four jobs run at once", || jobs.started.load(Ordering::SeqCst) == 4);
+            jobs.release(4);
             shutdown.request();
             pool.join();
         }
@@ -250,20 +269,10 @@ mod tests {
     fn at_most_max_threads() {
         let shutdown = Shutdown::new();
         let pool = Pool::new("TestPoolThread", 1, 3, Duration::from_secs(10), shutdown.clone());
-        let (release_tx, release_rx) = crossbeam_channel::unbounded::<()>();
-        let done = Arc::new(AtomicUsize::new(0));
-        for _ in 0..6 {
-            let (rx, d) = (release_rx.clone(), Arc::clone(&done));
-            pool.submit(Box::new(move || {
-                let _ = rx.recv();
-                d.fetch_add(1, Ordering::SeqCst);
-            }));
-        }
+        let jobs = Blocked::submit(&pool, 6);
         wait_until("three threads run", || pool.thread_count() == 3);
-        for _ in 0..6 {
-            release_tx.send(()).expect("release");
-        }
-        wait_until("every job ran", || done.load(Ordering::SeqCst) == 6);
+        jobs.release(6);
+        wait_until("every job ran", || jobs.finished.load(Ordering::SeqCst) == 6);
         assert_eq!(pool.state.lock().spawned, 3);
         shutdown.request();
         pool.join();

@@ -29,9 +29,7 @@ impl<'a> PacketReader<'a> {
     pub fn next(&mut self, deadline: Instant) -> Result<QuorumPacket, PacketError> {
         let mut chunk = [0u8; 512];
         loop {
-            // A length beyond the limit is an error here, so the buffer stays bounded.
-            if let Some((p, used)) = QuorumPacket::parse_prefix(&self.buf)? {
-                self.buf.drain(..used);
+            if let Some(p) = QuorumPacket::take_prefix(&mut self.buf)? {
                 return Ok(p);
             }
             match self.stream.read_until(deadline).read(&mut chunk) {

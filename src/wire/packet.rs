@@ -111,12 +111,17 @@ impl QuorumPacket {
         }
     }
 
-    /// The first complete packet in `buf` and how many bytes it took; `None` while it is still
-    /// incomplete (for reading a socket without blocking).
-    pub fn parse_prefix(buf: &[u8]) -> Result<Option<(QuorumPacket, usize)>, PacketError> {
-        let mut r = buf;
+    /// Takes the first complete packet off the front of `buf`; `None` while it is still
+    /// incomplete (for reading a socket through a buffer). A length beyond the limit is an error
+    /// at once, so the buffer never has to hold more than one packet.
+    pub fn take_prefix(buf: &mut Vec<u8>) -> Result<Option<QuorumPacket>, PacketError> {
+        let mut r = &buf[..];
         match QuorumPacket::read(&mut r) {
-            Ok(p) => Ok(Some((p, buf.len() - r.len()))),
+            Ok(p) => {
+                let used = buf.len() - r.len();
+                buf.drain(..used);
+                Ok(Some(p))
+            }
             Err(PacketError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
             Err(e) => Err(e),
         }

@@ -238,10 +238,9 @@ pub fn drain(l: &mut Learner, now: Instant, answered: &mut Vec<u32>) -> Result<(
     let Some(stream) = &l.stream else { return Ok(()) };
     let drained =
         stream.read_available(&mut l.inbuf, DRAIN_BUDGET).map_err(|source| SessionEnded::Read { sid, source })?;
-    while let Some((p, used)) =
-        QuorumPacket::parse_prefix(&l.inbuf).map_err(|source| SessionEnded::Garbled { sid, source })?
+    while let Some(p) =
+        QuorumPacket::take_prefix(&mut l.inbuf).map_err(|source| SessionEnded::Garbled { sid, source })?
     {
-        l.inbuf.drain(..used);
         l.last_heard = now;
         if p.ptype == packet::PING {
             answered.push(ping_round(p.zxid));
