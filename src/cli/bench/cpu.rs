@@ -40,6 +40,28 @@ pub fn watch(pids: &[u32], window: Duration) -> Vec<u64> {
         .collect()
 }
 
+/// The run time of every live thread of some processes at one moment.
+pub struct Snapshot(HashMap<(u32, u32), u64>);
+
+impl Snapshot {
+    /// Nothing has run yet: every thread counts from zero (processes that just started).
+    pub fn zero() -> Snapshot {
+        Snapshot(HashMap::new())
+    }
+
+    pub fn take(pids: &[u32]) -> Snapshot {
+        Snapshot(
+            pids.iter().flat_map(|p| task_run_times(*p).into_iter().map(move |(tid, ns)| ((*p, tid), ns))).collect(),
+        )
+    }
+
+    /// Nanoseconds the threads of `later` ran since `self`; a thread born since counts from zero. A
+    /// thread that ended in between is missing from `later`, so this is a lower bound.
+    pub fn used_until(&self, later: &Snapshot) -> u64 {
+        later.0.iter().map(|(k, ns)| ns.saturating_sub(self.0.get(k).copied().unwrap_or(0))).sum()
+    }
+}
+
 fn first_sample(pid: u32) -> HashMap<u32, (u64, u64)> {
     task_run_times(pid).into_iter().map(|(tid, ns)| (tid, (ns, ns))).collect()
 }
@@ -70,6 +92,7 @@ mod tests {
 
     #[test]
     fn a_busy_thread_is_counted_and_an_idle_process_is_not() {
+        let _one = ONE_AT_A_TIME.lock();
         let me = std::process::id();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s = stop.clone();
@@ -86,5 +109,40 @@ mod tests {
         assert!(used[0] >= 60_000_000, "{} ns", used[0]);
         assert!(used[0] < 5_000_000_000, "{} ns", used[0]);
         assert!(stat_ticks(me).is_some());
+    }
+
+    /// The tests here measure this whole process: one at a time.
+    static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
+    /// The difference of two snapshots is what ran in between, not everything since the start;
+    /// nothing ran between a snapshot and itself.
+    #[test]
+    fn a_snapshot_difference_counts_what_ran_in_between() {
+        let _one = ONE_AT_A_TIME.lock();
+        let me = [std::process::id()];
+        let spinner = std::thread::spawn(|| {
+            let end = Instant::now() + Duration::from_millis(600);
+            let mut x = 0u64;
+            while Instant::now() < end {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let before = Snapshot::take(&me);
+        let t = Instant::now();
+        std::thread::sleep(Duration::from_millis(150));
+        let after = Snapshot::take(&me);
+        let window = t.elapsed().as_nanos() as u64;
+        spinner.join().expect("spinner");
+        assert_eq!(before.used_until(&before), 0);
+        let used = before.used_until(&after);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        // The spinner ran for at least a tenth of the window (on a loaded machine), and nothing can
+        // run longer than the window on every core.
+        assert!(used >= window / 10, "{used} of {window} ns");
+        assert!(used <= window * cores + 20_000_000, "{used} of {window} ns on {cores} cores");
+        // Its first 300 ms are in the total since the start, not in the difference.
+        let total = Snapshot::zero().used_until(&after);
+        assert!(total >= used + 30_000_000, "total {total}, in the window {used}");
     }
 }

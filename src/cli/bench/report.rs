@@ -5,14 +5,17 @@ use super::{Impl, Options, Results, Series};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-const HEADER: &str = "| N | implementation | launch → all elected | leader kill → survivors elected | restart → following | RSS per node (anonymous) | threads per node (max) | idle CPU per node per minute: median node (leader) | notifications per election |";
+const HEADER: &str = "| N | implementation | launch → all elected | leader kill → survivors elected | restart → following | RSS per node (anonymous) | threads per node (max) | idle CPU per node per minute: median node (leader) | notifications per election | CPU of all nodes: launch / failover | failover: notifications (CPU per notification) |";
 
 pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
         "Median (min–max) of {} runs, {}, tickTime {} ms, {} cores. Times are from the action to the last \
-         node logging `… - broadcast`. RSS and threads are read {} s after the ensemble settled{}.\n",
+         node logging `… - broadcast`. The CPU of all nodes is the run time (user + system) of every thread \
+         still alive when the last node logged it, from the first start (launch) or from the kill (the \
+         survivors, failover); threads that ended before are not counted. RSS and threads are read {} s after \
+         the ensemble settled{}.\n",
         o.runs,
         if o.tls {
             "quorum TLS (sslQuorum=true, TLS 1.2, EC P-256 certificates), node N on 127.0.1.N"
@@ -33,7 +36,7 @@ pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) 
         }
     );
     let _ = writeln!(t, "{HEADER}");
-    let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|---|");
     let sizes: BTreeSet<usize> = results.keys().map(|k| k.0).collect();
     for n in sizes {
         let z = results.get(&(n, Impl::Zkelect));
@@ -53,7 +56,7 @@ pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) 
 fn row(t: &mut String, n: usize, kind: Impl, r: &Results, tls: bool) {
     let _ = writeln!(
         t,
-        "| {n} | {}{} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {n} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         kind.name(),
         if tls { " (TLS)" } else { "" },
         r.launch.cell("ms"),
@@ -67,7 +70,20 @@ fn row(t: &mut String, n: usize, kind: Impl, r: &Results, tls: bool) {
         r.threads.median().map_or("–".into(), |v| format!("{v:.0}")),
         idle_cell(r),
         r.notifications.cell(""),
+        election_cpu_cell(r),
+        match (r.kill_notifications.median(), r.kill_us_per_notification.median()) {
+            (Some(n), Some(us)) => format!("{n:.0} ({us:.0} µs)"),
+            _ => "–".into(),
+        },
     );
+}
+
+/// The medians of the CPU time all nodes used for the launch and for the failover.
+fn election_cpu_cell(r: &Results) -> String {
+    match (r.launch_cpu_ms.median(), r.kill_cpu_ms.median()) {
+        (Some(l), Some(k)) => format!("{l:.0} / {k:.0} ms"),
+        _ => "–".into(),
+    }
 }
 
 /// CPU milliseconds per minute: two decimals below 10 ms, whole milliseconds above.
@@ -91,12 +107,14 @@ fn ratio_row(t: &mut String, n: usize, z: &Results, j: &Results) {
     };
     let _ = writeln!(
         t,
-        "| {n} | ratio ZooKeeper / zkelect | {} | {} | {} | {} | {} | {} | |",
+        "| {n} | ratio ZooKeeper / zkelect | {} | {} | {} | {} | {} | {} | | {} / {} | |",
         ratio(&z.launch, &j.launch),
         ratio(&z.kill, &j.kill),
         ratio(&z.restart, &j.restart),
         ratio(&z.rss_mib, &j.rss_mib),
         ratio(&z.threads, &j.threads),
         ratio(&z.idle_cpu_ms, &j.idle_cpu_ms),
+        ratio(&z.launch_cpu_ms, &j.launch_cpu_ms),
+        ratio(&z.kill_cpu_ms, &j.kill_cpu_ms),
     );
 }
