@@ -329,6 +329,7 @@ impl Node {
                 notifications_received: board.notifications_received.load(Relaxed),
                 malformed_dropped: board.malformed_dropped.load(Relaxed),
                 replies_held_back: board.replies_held_back.load(Relaxed),
+                notifications_dropped: cnx.frames_dropped(),
                 traffic: board.traffic(),
                 quorum_tls,
             }

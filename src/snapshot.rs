@@ -233,6 +233,8 @@ pub struct Snapshot {
     pub malformed_dropped: u64,
     /// Replies not sent again because they would repeat themselves (see `election::replies`).
     pub replies_held_back: u64,
+    /// Received notifications dropped because the messenger was `RECV_CAPACITY` behind.
+    pub notifications_dropped: u64,
     /// Notifications exchanged with each peer.
     pub traffic: HashMap<i64, PeerTraffic>,
     /// Quorum TLS: whether this node dials with TLS, and what its listeners accept.
@@ -250,6 +252,7 @@ impl Snapshot {
             notifications_received: 0,
             malformed_dropped: 0,
             replies_held_back: 0,
+            notifications_dropped: 0,
             traffic: HashMap::new(),
             quorum_tls: QuorumTlsState { dials_tls: false, accepts: "plaintext" },
         }

@@ -445,3 +445,35 @@ fn bind_failure_is_reported() {
     m.halt();
     drop(taken);
 }
+
+/// A messenger `RECV_CAPACITY` frames behind loses frames, but never a peer's newest one while a
+/// superseded frame is there to drop: here 3's only frame survives 2's flood (Java's drop-oldest
+/// queue would lose it), and so does 2's last.
+#[test]
+fn a_full_receive_queue_keeps_every_peers_newest_frame() {
+    let ens = Ens::new(3);
+    let (m1, m2, m3) = (ens.start(1), ens.start(2), ens.start(3));
+    // One frame at a time, each received before the next (2's own send queue keeps only one).
+    let send = |from: &QuorumCnxManager, payload: String| {
+        let before = m1.frames_received();
+        from.to_send(1, payload.into_bytes());
+        wait_for(Duration::from_secs(10), "frame received", || (m1.frames_received() > before).then_some(()));
+    };
+    send(&m2, "2: first".into());
+    send(&m3, "3: only".into());
+    let flood = zkelect::cnx::RECV_CAPACITY + 20;
+    for i in 0..flood {
+        send(&m2, format!("2: {i}"));
+    }
+    assert_eq!(m1.frames_dropped(), (flood + 2 - zkelect::cnx::RECV_CAPACITY) as u64);
+    let mut queued = Vec::new();
+    while let Some(m) = m1.poll_recv_queue(Duration::ZERO) {
+        queued.push(String::from_utf8_lossy(&m.buffer).into_owned());
+    }
+    assert_eq!(queued.len(), zkelect::cnx::RECV_CAPACITY);
+    assert!(queued.contains(&"3: only".to_string()), "3's only frame was dropped: {queued:?}");
+    assert_eq!(queued.last().map(String::as_str), Some(format!("2: {}", flood - 1).as_str()));
+    for m in [m1, m2, m3] {
+        m.halt();
+    }
+}

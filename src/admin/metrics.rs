@@ -103,6 +103,12 @@ pub fn render(snap: &Snapshot, cfg: &QuorumPeerConfig) -> String {
         "Replies not sent because they would repeat the same answer to the same notification within the notification interval.",
         snap.replies_held_back,
     );
+    x.one(
+        "zkelect_notifications_dropped_total",
+        "counter",
+        "Received notifications dropped because the election was 100 behind (a newer one from the same peer was kept).",
+        snap.notifications_dropped,
+    );
     let traffic = |f: fn(&crate::messenger::PeerTraffic) -> u64| -> Vec<(String, String)> {
         let mut v: Vec<_> = snap.traffic.iter().map(|(sid, t)| (*sid, f(t))).collect();
         v.sort_unstable();

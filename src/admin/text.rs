@@ -134,6 +134,7 @@ pub fn mntr_values(snap: &Snapshot, cfg: &QuorumPeerConfig) -> Vec<(String, Json
     kv("lease_remaining_ms", (lease_remaining(st.lease).as_millis() as i64).into());
     kv("malformed_notifications", snap.malformed_dropped.into());
     kv("notification_replies_held_back", snap.replies_held_back.into());
+    kv("notifications_dropped", snap.notifications_dropped.into());
     kv("quorum_tls", i64::from(snap.quorum_tls.dials_tls).into());
     kv("quorum_tls_accepts", snap.quorum_tls.accepts.into());
     let mut peers: Vec<_> = snap.traffic.iter().collect();

@@ -1,5 +1,6 @@
 //! `CircularBlockingQueue`: a bounded queue that drops the **oldest** element when full, so a
-//! producer never blocks (used for `queueSendMap` with capacity 1 and `recvQueue` with 100).
+//! producer never blocks (used for `queueSendMap` with capacity 1 and `recvQueue` with 100; the
+//! latter drops a superseded frame first, see [`CircularBlockingQueue::offer_superseding`]).
 
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
@@ -38,6 +39,33 @@ impl<T> CircularBlockingQueue<T> {
         } else {
             false
         };
+        s.items.push_back(item);
+        drop(s);
+        self.cond.notify_one();
+        dropped
+    }
+
+    /// Inserts; when full, discards instead of the oldest element the oldest one that a newer
+    /// element with the same key supersedes: first one of `item`'s key, then one of any key that
+    /// is queued again later. Only when every queued key is unique does the oldest go. Returns
+    /// whether one was discarded.
+    pub fn offer_superseding<K: PartialEq>(&self, item: T, key: impl Fn(&T) -> K) -> bool {
+        let mut s = self.state.lock();
+        let dropped = s.items.len() >= self.capacity;
+        if dropped {
+            let k = key(&item);
+            let victim = s
+                .items
+                .iter()
+                .position(|x| key(x) == k)
+                .or_else(|| {
+                    let keys: Vec<K> = s.items.iter().map(&key).collect();
+                    (0..keys.len()).find(|i| keys[i + 1..].contains(&keys[*i]))
+                })
+                .unwrap_or(0);
+            s.items.remove(victim);
+            log::debug!("Queue is full. Discarding an element a newer one supersedes");
+        }
         s.items.push_back(item);
         drop(s);
         self.cond.notify_one();
@@ -126,6 +154,33 @@ mod tests {
         assert_eq!(q.poll(Duration::ZERO), Some(2));
         assert_eq!(q.poll(Duration::ZERO), Some(3));
         assert_eq!(q.poll(Duration::from_millis(5)), None);
+    }
+
+    /// When full, a newer element of the same key replaces the oldest of its key; failing that, an
+    /// element a later one of its key supersedes goes; only when all keys differ does the oldest.
+    #[test]
+    fn a_full_queue_discards_superseded_elements_first() {
+        let key = |x: &(char, u8)| x.0;
+        let q = CircularBlockingQueue::new(3);
+        for x in [('a', 1), ('b', 1), ('c', 1)] {
+            assert!(!q.offer_superseding(x, key));
+        }
+        // b's newer element replaces b's older one, wherever it is.
+        assert!(q.offer_superseding(('b', 2), key));
+        // d is new: a, c and b are unique, so the oldest (a) goes.
+        assert!(q.offer_superseding(('d', 1), key));
+        // e is new; c is unique, b unique, d unique: the oldest (c) goes.
+        assert!(q.offer_superseding(('e', 1), key));
+        let all: Vec<_> = std::iter::from_fn(|| q.poll(Duration::ZERO)).collect();
+        assert_eq!(all, [('b', 2), ('d', 1), ('e', 1)]);
+        // With a key queued twice, a newcomer of a third key takes the place of the older of the two.
+        let q = CircularBlockingQueue::new(3);
+        for x in [('x', 1), ('y', 1), ('x', 2)] {
+            assert!(!q.offer_superseding(x, key));
+        }
+        assert!(q.offer_superseding(('z', 1), key));
+        let all: Vec<_> = std::iter::from_fn(|| q.poll(Duration::ZERO)).collect();
+        assert_eq!(all, [('y', 1), ('x', 2), ('z', 1)]);
     }
 
     /// Waits until a thread is parked in a wait on `q`.
