@@ -144,10 +144,15 @@ pub fn initiate_connection(inner: &Arc<Inner>, sid: i64, addrs: &[HostPort]) {
             inner.table().end_dial(sid, None);
         }
         Err(e) => {
-            if !inner.is_halted() {
+            let log_line = (!inner.is_halted()).then(|| e.clone());
+            // Ended before the log line is written: under load a thread can wait long between the two.
+            let again = inner.table().end_dial(sid, Some(e));
+            if let Some(e) = log_line {
                 log::warn!("{e}");
             }
-            inner.table().end_dial(sid, Some(e));
+            if again {
+                inner.connect_one(sid);
+            }
         }
     }
 }

@@ -405,6 +405,7 @@ impl Inner {
                 }
                 drop(stream);
                 log::debug!("Create new connection to server: {sid}");
+                self.table.call_back_requested(sid);
                 self.connect_one(sid);
             }
         }

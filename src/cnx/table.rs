@@ -50,6 +50,11 @@ struct PeerSlot {
     last_message_sent: Option<Arc<[u8]>>,
     /// A dial is in flight (`inprogressConnections`): at most one per peer.
     dialing: bool,
+    /// The peer dialled us to be called back while our own dial was in flight: should that one
+    /// fail (it may have started before the peer listened), dial again. Otherwise the request,
+    /// skipped as "already in progress", is lost (seen in 51-node launches: a pair of nodes that
+    /// did not connect until the next election, and a node waiting finalizeWait for the other).
+    redial: bool,
     /// When the last dial failed, unless a connection came up since.
     dial_failed_at: Option<Instant>,
     connections: u64,
@@ -228,12 +233,18 @@ impl PeerTable {
     /// The dial started by [`begin_dial`](Self::begin_dial) ended. A peer we were connected to
     /// that cannot be reached now is down (a suspect one, whose connection just broke, or one whose
     /// fresh connection broke and was left to it); one that answered is not. A peer that was never
-    /// connected is not down: at start-up every peer deserves the full finalizeWait.
-    pub fn end_dial(&self, sid: i64, error: Option<String>) {
+    /// connected is not down: at start-up every peer deserves the full finalizeWait. True when the
+    /// dial failed while another was asked for: the caller must dial again (`connectOne`).
+    pub fn end_dial(&self, sid: i64, error: Option<String>) -> bool {
         let mut slots = self.slots.lock();
         let slot = slots.entry(sid).or_default();
         slot.dialing = false;
         let failed = error.is_some();
+        let again = std::mem::take(&mut slot.redial) && failed && slot.connection().is_none();
+        if again {
+            // The peer dialled us meanwhile, so it is there: not down, try once more.
+            log::debug!("Dial to peer {sid} failed while it asked to be called back: dialling again");
+        }
         if let Some(e) = error {
             slot.last_connect_error = Some((e, SystemTime::now()));
             // Only while no connection came up meanwhile (the peer dialled us).
@@ -242,13 +253,22 @@ impl PeerTable {
             }
         }
         let known = matches!(slot.link, Link::Suspect) || (matches!(slot.link, Link::Idle) && slot.connections > 0);
-        if known && failed {
+        if known && failed && !again {
             log::debug!("Dial to peer {sid}, connected before, failed: it is down");
             slot.link = Link::Down;
             (self.events.peer_down)(sid);
-        } else if matches!(slot.link, Link::Suspect) {
+        } else if matches!(slot.link, Link::Suspect) && !failed {
             log::debug!("Dial to suspect peer {sid} answered");
             slot.link = Link::Idle;
+        }
+        again
+    }
+
+    /// `sid` dialled us to be called back (the tie-break). A dial to it already in flight is run
+    /// again should it fail; without one, the caller's `connectOne` starts it.
+    pub fn call_back_requested(&self, sid: i64) {
+        if let Some(slot) = self.slots.lock().get_mut(&sid).filter(|s| s.dialing) {
+            slot.redial = true;
         }
     }
 
@@ -495,6 +515,40 @@ mod tests {
         assert_eq!(table.begin_dial(2, true), Ok(()));
         table.end_dial(2, None);
         assert_eq!(table.begin_dial(2, true), Ok(()));
+    }
+
+    /// A peer that asks to be called back while our dial to it is in flight gets the call even
+    /// when that dial fails (it started before the peer listened); it is not down, having just
+    /// dialled us. Without the request a failed dial is not repeated here.
+    #[test]
+    fn a_call_back_asked_for_during_a_failing_dial_is_not_lost() {
+        let l = listener();
+        let (events, _, down) = counting();
+        let table = PeerTable::new(5, events);
+        assert_eq!(table.begin_dial(2, true), Ok(()));
+        assert!(!table.end_dial(2, Some("refused".into())), "nobody asked: no second dial");
+        assert_eq!(table.begin_dial(2, false), Ok(()));
+        table.call_back_requested(2);
+        assert_eq!(table.begin_dial(2, false), Err(NoDial::InProgress));
+        assert!(table.end_dial(2, Some("refused".into())), "the call back is owed");
+        assert_eq!(table.begin_dial(2, false), Ok(()));
+        assert!(!table.end_dial(2, Some("refused".into())), "asked once, dialled again once");
+        // A dial that connects pays it.
+        assert_eq!(table.begin_dial(2, false), Ok(()));
+        table.call_back_requested(2);
+        assert!(!table.end_dial(2, None));
+        // No dial in flight: nothing is owed (the caller's connectOne starts one).
+        table.call_back_requested(3);
+        assert_eq!(table.begin_dial(3, false), Ok(()));
+        assert!(!table.end_dial(3, Some("refused".into())));
+        // A suspect peer that asks to be called back during the failing re-dial is not down.
+        suspect_peer(&table, &l);
+        table.call_back_requested(2);
+        assert!(table.end_dial(2, Some("refused".into())));
+        assert_eq!(down.load(Ordering::SeqCst), 0);
+        assert_eq!(table.begin_dial(2, false), Ok(()));
+        assert!(!table.end_dial(2, Some("refused".into())));
+        assert_eq!(down.load(Ordering::SeqCst), 1, "the second failure, unasked, says it is down");
     }
 
     #[test]

@@ -13,9 +13,9 @@ pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) 
         t,
         "Median (min–max) of {} runs, {}, tickTime {} ms, {} cores. Times are from the action to the last \
          node logging `… - broadcast`. The CPU of all nodes is the run time (user + system) of every thread \
-         still alive when the last node logged it, from the first start (launch) or from the kill (the \
-         survivors, failover); threads that ended before are not counted. RSS and threads are read {} s after \
-         the ensemble settled{}.\n",
+         still alive when the benchmark saw that line (it reads the logs every {} ms), from the first start \
+         (launch) or from the kill (the survivors, failover); threads that ended before are not counted. RSS \
+         and threads are read {} s after the ensemble settled{}.\n",
         o.runs,
         if o.tls {
             "quorum TLS (sslQuorum=true, TLS 1.2, EC P-256 certificates), node N on 127.0.1.N"
@@ -24,6 +24,7 @@ pub(super) fn markdown(results: &BTreeMap<(usize, Impl), Results>, o: &Options) 
         },
         o.tick_time,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        super::POLL.as_millis(),
         super::SETTLED_FOR.as_secs(),
         if o.idle.is_zero() {
             String::new()
