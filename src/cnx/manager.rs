@@ -317,8 +317,8 @@ impl Inner {
 
     /// A frame from a peer, for the messenger. When the messenger is behind by `RECV_CAPACITY`
     /// frames, Java drops the oldest, which may be the only vote a peer sent: the election then
-    /// waits finalizeWait for a voter it never hears (seen in 51-node launches, thousands of drops
-    /// each). A peer's newer notification supersedes its older ones, so those go first.
+    /// waits finalizeWait for a voter it never hears (seen in 51-node launches, which drop up to a
+    /// few hundred). A peer's newer notification supersedes its older ones, so those go first.
     pub(super) fn deliver(&self, m: Message) {
         self.frames_received.fetch_add(1, Ordering::Relaxed);
         self.enqueue(m);

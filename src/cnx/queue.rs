@@ -54,17 +54,15 @@ impl<T> CircularBlockingQueue<T> {
         let dropped = s.items.len() >= self.capacity;
         if dropped {
             let k = key(&item);
-            let victim = s
-                .items
-                .iter()
-                .position(|x| key(x) == k)
-                .or_else(|| {
-                    let keys: Vec<K> = s.items.iter().map(&key).collect();
-                    (0..keys.len()).find(|i| keys[i + 1..].contains(&keys[*i]))
-                })
-                .unwrap_or(0);
-            s.items.remove(victim);
-            log::debug!("Queue is full. Discarding an element a newer one supersedes");
+            let superseded = s.items.iter().position(|x| key(x) == k).or_else(|| {
+                let keys: Vec<K> = s.items.iter().map(&key).collect();
+                (0..keys.len()).find(|i| keys[i + 1..].contains(&keys[*i]))
+            });
+            s.items.remove(superseded.unwrap_or(0));
+            match superseded {
+                Some(_) => log::debug!("Queue is full. Discarding an element a newer one supersedes"),
+                None => log::debug!("Queue is full. Discarding oldest element"),
+            }
         }
         s.items.push_back(item);
         drop(s);
