@@ -4,9 +4,9 @@
 //! out-of-election replies); the leader itself saying LEADING and a quorum naming it confirm it and
 //! tell us the ensemble's epoch. The node counts as in a quorum only once the leader is confirmed.
 //!
-//! The leader is re-confirmed every syncLimit ticks, and within one tick when its election
-//! connection breaks or a voter that followed it in this epoch goes LOOKING (it lost its Zab
-//! session: the leader may be gone). It is lost, and we go LOOKING, when a confirmation fails, when
+//! The leader is re-confirmed every syncLimit ticks, within 250 ms (a tick if shorter)
+//! when its election connection breaks, and within a tick when a voter that followed it in this
+//! epoch goes LOOKING (it lost its Zab session: the leader may be gone). It is lost, and we go LOOKING, when a confirmation fails, when
 //! the leader itself says LOOKING, or when its connection cannot be re-dialled (the process is
 //! gone: ZooKeeper's own followers notice that at once through their Zab sockets). A leader that
 //! is only slow keeps its connection and its followers, so it is not given up before a full window
@@ -184,6 +184,14 @@ enum Verdict {
     Lost(String),
 }
 
+/// How long a leader whose election connection broke has to answer again. A live one dials us
+/// back (the tie-break) and answers within milliseconds; a process being killed can still accept
+/// our re-dial on its listening socket for a moment, so that dial proves nothing, and waiting a
+/// whole tick for an answer made some failovers take a tick instead of milliseconds. A quarter of
+/// a second is more than any peer takes to answer in an election (finalizeWait is 200 ms); a
+/// leader that misses it is followed again after one election round.
+const ANSWER_AFTER_BREAK: Duration = Duration::from_millis(250);
+
 /// The confirmation state of one election-only following: pure, the driver owns the clock.
 struct Watch {
     leader: i64,
@@ -245,7 +253,7 @@ impl Watch {
             // Asking dials the leader again: refused means gone (`PeerDown` follows); a leader
             // that only lost the connection to a tie-break answers at once.
             Some(ElectionEvent::PeerDisconnected(sid)) if sid == self.leader => {
-                let deadline = (now + self.recheck).min(self.deadline());
+                let deadline = (now + self.recheck.min(ANSWER_AFTER_BREAK)).min(self.deadline());
                 Verdict::Ask { deadline, why: Some("its election connection broke".into()) }
             }
             Some(ElectionEvent::Notification(n)) => self.on_notification(&n, qv, now),
@@ -354,11 +362,32 @@ mod tests {
         assert_eq!(w.step(n(9, ServerState::Looking, 9, 0), &q, now), Verdict::Continue);
     }
 
+    /// A broken connection whose re-dial reached only a dying process's listener: no answer, and
+    /// the leader is given up after ANSWER_AFTER_BREAK, not after a tick.
+    #[test]
+    fn a_leader_that_does_not_answer_after_its_connection_broke_is_lost_quickly() {
+        let (mut w, q, now) = confirmed();
+        let Verdict::Ask { deadline, .. } = w.step(Some(ElectionEvent::PeerDisconnected(3)), &q, now) else {
+            panic!("a re-confirmation")
+        };
+        assert_eq!(deadline, now + ANSWER_AFTER_BREAK);
+        w.asked(deadline, now);
+        // 2 still follows (it has not noticed yet); the leader says nothing.
+        assert_eq!(w.step(n(2, ServerState::Following, 3, 4), &q, now), Verdict::Continue);
+        let lost = w.step(None, &q, deadline);
+        assert!(matches!(lost, Verdict::Lost(ref why) if why.contains("within 250 ms")), "{lost:?}");
+        // A tick shorter than that bounds it as before.
+        let (q, now) = (qv(), Instant::now());
+        let mut w = Watch::new(3, 1, W, Duration::from_millis(100), now);
+        assert!(matches!(w.step(Some(ElectionEvent::PeerDisconnected(3)), &q, now),
+            Verdict::Ask { deadline, .. } if deadline == now + Duration::from_millis(100)));
+    }
+
     #[test]
     fn the_leader_is_lost_when_its_connection_is_or_it_says_looking() {
         let (mut w, q, now) = confirmed();
         let v = w.step(Some(ElectionEvent::PeerDisconnected(3)), &q, now);
-        assert!(matches!(v, Verdict::Ask { deadline, .. } if deadline == now + R), "{v:?}");
+        assert!(matches!(v, Verdict::Ask { deadline, .. } if deadline == now + ANSWER_AFTER_BREAK), "{v:?}");
         assert!(matches!(w.step(Some(ElectionEvent::PeerDown(3)), &q, now), Verdict::Lost(_)));
         assert_eq!(w.step(Some(ElectionEvent::PeerDown(2)), &q, now), Verdict::Continue);
         assert!(matches!(w.step(n(3, ServerState::Looking, 3, 4), &q, now), Verdict::Lost(_)));
