@@ -42,6 +42,12 @@ pub fn parse_milestone(line: &str) -> Option<Milestone> {
     Some(Milestone { state: state.to_string(), phase: phase.to_string(), leader, epoch })
 }
 
+/// A cheap first look: only a line that passes can be a milestone or a LOOKING line (both say
+/// "Peer"); the notification lines around them, thousands in a large election, do not.
+pub fn may_be_state_line(line: &str) -> bool {
+    line.contains("Peer")
+}
+
 /// Whether a log line says the node went LOOKING (zkelect or ZooKeeper).
 pub fn is_looking_line(line: &str) -> bool {
     parse_state(line) == Some("looking") || line.contains("PeerState set to LOOKING")

@@ -144,10 +144,10 @@ pub fn initiate_connection(inner: &Arc<Inner>, sid: i64, addrs: &[HostPort]) {
             inner.table().end_dial(sid, None);
         }
         Err(e) => {
-            let log_line = (!inner.is_halted()).then(|| e.clone());
+            let quiet = inner.is_halted();
             // Ended before the log line is written: under load a thread can wait long between the two.
-            let again = inner.table().end_dial(sid, Some(e));
-            if let Some(e) = log_line {
+            let again = inner.table().end_dial(sid, Some(e.clone()));
+            if !quiet {
                 log::warn!("{e}");
             }
             if again {

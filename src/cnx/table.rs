@@ -241,10 +241,6 @@ impl PeerTable {
         slot.dialing = false;
         let failed = error.is_some();
         let again = std::mem::take(&mut slot.redial) && failed && slot.connection().is_none();
-        if again {
-            // The peer dialled us meanwhile, so it is there: not down, try once more.
-            log::debug!("Dial to peer {sid} failed while it asked to be called back: dialling again");
-        }
         if let Some(e) = error {
             slot.last_connect_error = Some((e, SystemTime::now()));
             // Only while no connection came up meanwhile (the peer dialled us).
@@ -253,11 +249,14 @@ impl PeerTable {
             }
         }
         let known = matches!(slot.link, Link::Suspect) || (matches!(slot.link, Link::Idle) && slot.connections > 0);
-        if known && failed && !again {
+        if again {
+            // The peer dialled us meanwhile, so it is there: not down, try once more.
+            log::debug!("Dial to peer {sid} failed while it asked to be called back: dialling again");
+        } else if known && failed {
             log::debug!("Dial to peer {sid}, connected before, failed: it is down");
             slot.link = Link::Down;
             (self.events.peer_down)(sid);
-        } else if matches!(slot.link, Link::Suspect) && !failed {
+        } else if matches!(slot.link, Link::Suspect) {
             log::debug!("Dial to suspect peer {sid} answered");
             slot.link = Link::Idle;
         }

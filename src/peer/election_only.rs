@@ -4,10 +4,10 @@
 //! out-of-election replies); the leader itself saying LEADING and a quorum naming it confirm it and
 //! tell us the ensemble's epoch. The node counts as in a quorum only once the leader is confirmed.
 //!
-//! The leader is re-confirmed every syncLimit ticks, within 250 ms (a tick if shorter)
-//! when its election connection breaks, and within a tick when a voter that followed it in this
-//! epoch goes LOOKING (it lost its Zab session: the leader may be gone). It is lost, and we go LOOKING, when a confirmation fails, when
-//! the leader itself says LOOKING, or when its connection cannot be re-dialled (the process is
+//! The leader is re-confirmed every syncLimit ticks, within 250 ms (a tick if shorter) when its
+//! election connection breaks, and within a tick when a voter that followed it in this epoch goes
+//! LOOKING (it lost its Zab session: the leader may be gone). It is lost, and we go LOOKING, when
+//! a confirmation fails, when the leader itself says LOOKING, or when its connection cannot be re-dialled (the process is
 //! gone: ZooKeeper's own followers notice that at once through their Zab sockets). A leader that
 //! is only slow keeps its connection and its followers, so it is not given up before a full window
 //! passes; one whose connection was only lost to a tie-break answers the re-confirmation at once.

@@ -16,7 +16,7 @@ mod svg;
 
 use super::ensemble::write_tls_configs;
 use super::localports::free_ports;
-use super::logs::{is_looking_line, now_ms, parse_milestone, parse_timestamp_ms};
+use super::logs::{is_looking_line, may_be_state_line, now_ms, parse_milestone, parse_timestamp_ms};
 use super::zoocfg::{local_ensemble, write_local_node};
 use super::zookeeper;
 use std::collections::BTreeMap;
@@ -286,8 +286,7 @@ impl Ensemble {
     /// Reads new log lines; a LOOKING line clears a node's broadcast state.
     fn poll(&mut self) {
         for (sid, t) in self.tails.iter_mut() {
-            // Both kinds of line this looks for say "Peer"; the notifications in between do not.
-            for line in t.lines().into_iter().filter(|l| l.contains("Peer")) {
+            for line in t.lines().into_iter().filter(|l| may_be_state_line(l)) {
                 if let Some(done) = broadcast_line(&line) {
                     self.state.insert(*sid, done);
                 } else if is_looking_line(&line) {
@@ -391,7 +390,8 @@ fn run_once(run: &Run, r: &mut Results) -> Result<(), String> {
     r.kill.0.push(done.saturating_sub(t1) as f64);
     let used = ms(before.used_until(&after));
     r.kill_cpu_ms.0.push(used);
-    if let (Some(before), Some(after)) = (sent, sent.and_then(|_| e.notifications_sent(&survivors)))
+    if let Some(before) = sent
+        && let Some(after) = e.notifications_sent(&survivors)
         && after > before
     {
         r.kill_notifications.0.push(after - before);
@@ -426,7 +426,7 @@ fn measure_footprint(e: &Ensemble, sids: &[usize], leader: Option<usize>, idle: 
     }
     let pids: Vec<(usize, u32)> = sids.iter().filter_map(|s| Some((*s, e.pid(*s)?))).collect();
     let used = cpu::watch(&pids.iter().map(|(_, p)| *p).collect::<Vec<_>>(), idle);
-    let per_minute = |ns: u64| ns as f64 / 1e6 * 60.0 / idle.as_secs_f64();
+    let per_minute = |ns: u64| ms(ns) * 60.0 / idle.as_secs_f64();
     let all = Series(used.iter().map(|ns| per_minute(*ns)).collect());
     if let Some(m) = all.median() {
         r.idle_cpu_ms.0.push(m);
